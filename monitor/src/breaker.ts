@@ -1,0 +1,205 @@
+/**
+ * The circuit breaker: a pure, synchronous state machine.
+ *
+ * It decides and nothing else: no timers, no I/O, no logging. Time comes in through an
+ * injected monotonic clock; the shell (probe loop, proxy, admin server, logger) listens to
+ * its transition events and does the I/O. See SPEC "The breaker".
+ */
+import type { Clock } from './clock';
+
+export type State = 'closed' | 'open' | 'half_open';
+
+export interface BreakerOptions {
+  /** consecutive failures that trip closed -> open */
+  readonly errorThreshold: number;
+  /** consecutive trial successes that close a half_open circuit */
+  readonly successThreshold: number;
+  /** how long the circuit stays open before it admits trials, in ms */
+  readonly openWindowMs: number;
+  /** trial calls allowed in flight at once while half_open */
+  readonly halfOpenMaxCalls: number;
+}
+
+/** Why a transition happened; the shell turns this into words. */
+export type TransitionCause =
+  | { readonly kind: 'failures'; readonly failures: number; readonly lastReason: string }
+  | { readonly kind: 'window_elapsed' }
+  | { readonly kind: 'trial_failed'; readonly lastReason: string }
+  | { readonly kind: 'trials_succeeded'; readonly successes: number };
+
+export interface Transition {
+  readonly from: State;
+  readonly to: State;
+  /** clock time of the change, ms */
+  readonly at: number;
+  readonly cause: TransitionCause;
+  /** when `to` is open: ms until the circuit admits a trial */
+  readonly openForMs?: number;
+}
+
+/**
+ * Proof that a call was admitted. Results are reported with it, so a call that started in a
+ * state that has since ended (another epoch) cannot touch the new state.
+ */
+export interface Ticket {
+  readonly epoch: number;
+  readonly trial: boolean;
+}
+
+export type Admission =
+  | { readonly admitted: true; readonly ticket: Ticket }
+  | { readonly admitted: false; readonly state: 'open' | 'half_open'; readonly retryAfterMs: number };
+
+export type Outcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+/** What `record` did with a result: counted, or ignored because its state has ended. */
+export type RecordResult = 'counted' | 'late';
+
+export interface BreakerSnapshot {
+  readonly state: State;
+  /** clock time the current state began, ms */
+  readonly since: number;
+  readonly consecutiveFailures: number;
+  readonly consecutiveSuccesses: number;
+  readonly trialsInFlight: number;
+  /** while open: ms until a trial is admitted; otherwise 0 */
+  readonly msUntilTrial: number;
+}
+
+export type TransitionListener = (transition: Transition) => void;
+
+export class CircuitBreaker {
+  private current: State = 'closed';
+  private epoch = 0;
+  private since: number;
+  private failures = 0;
+  private successes = 0;
+  private trialsInFlight = 0;
+  private readonly listeners: TransitionListener[] = [];
+
+  constructor(
+    private readonly options: BreakerOptions,
+    private readonly clock: Clock,
+  ) {
+    for (const key of ['errorThreshold', 'successThreshold', 'halfOpenMaxCalls'] as const) {
+      if (!Number.isInteger(options[key]) || options[key] < 1) {
+        throw new RangeError(`${key} must be an integer >= 1, got ${options[key]}`);
+      }
+    }
+    if (!(options.openWindowMs > 0)) {
+      throw new RangeError(`openWindowMs must be > 0, got ${options.openWindowMs}`);
+    }
+    this.since = clock.now();
+  }
+
+  /** The state as of now; moves open -> half_open first when the window has ended. */
+  get state(): State {
+    this.advance();
+    return this.current;
+  }
+
+  /** Listens to transitions; returns the function that stops listening. */
+  onTransition(listener: TransitionListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const index = this.listeners.indexOf(listener);
+      if (index >= 0) this.listeners.splice(index, 1);
+    };
+  }
+
+  /**
+   * Moves open -> half_open when the window has ended. The breaker has no timers: the shell
+   * calls this (directly or through any other method) when it knows the window is over.
+   */
+  advance(): void {
+    if (this.current === 'open' && this.msUntilTrial() === 0) {
+      this.transition('half_open', { kind: 'window_elapsed' });
+    }
+  }
+
+  /** Asks to start a call. Never queues: either a ticket now, or a rejection now. */
+  tryAcquire(): Admission {
+    this.advance();
+    switch (this.current) {
+      case 'closed':
+        return { admitted: true, ticket: { epoch: this.epoch, trial: false } };
+      case 'open':
+        return { admitted: false, state: 'open', retryAfterMs: this.msUntilTrial() };
+      case 'half_open':
+        if (this.trialsInFlight >= this.options.halfOpenMaxCalls) {
+          return { admitted: false, state: 'half_open', retryAfterMs: 0 };
+        }
+        this.trialsInFlight += 1;
+        return { admitted: true, ticket: { epoch: this.epoch, trial: true } };
+    }
+  }
+
+  /** Whether a ticket still belongs to the current state (its result would be counted). */
+  isCurrent(ticket: Ticket): boolean {
+    return ticket.epoch === this.epoch;
+  }
+
+  /** Reports how an admitted call ended. A result from an ended state is ignored ('late'). */
+  record(ticket: Ticket, outcome: Outcome): RecordResult {
+    if (ticket.epoch !== this.epoch) return 'late';
+    if (this.current === 'closed') {
+      if (outcome.ok) {
+        this.failures = 0;
+      } else {
+        this.failures += 1;
+        if (this.failures >= this.options.errorThreshold) {
+          this.transition('open', { kind: 'failures', failures: this.failures, lastReason: outcome.reason });
+        }
+      }
+      return 'counted';
+    }
+    // half_open: only trials carry this epoch (open admits nothing and bumps the epoch)
+    this.trialsInFlight -= 1;
+    if (!outcome.ok) {
+      this.transition('open', { kind: 'trial_failed', lastReason: outcome.reason });
+    } else {
+      this.successes += 1;
+      if (this.successes >= this.options.successThreshold) {
+        this.transition('closed', { kind: 'trials_succeeded', successes: this.successes });
+      }
+    }
+    return 'counted';
+  }
+
+  /** Gives back a ticket whose call ended without an outcome (aborted by us), freeing its trial slot. */
+  release(ticket: Ticket): void {
+    if (ticket.epoch === this.epoch && ticket.trial) this.trialsInFlight -= 1;
+  }
+
+  snapshot(): BreakerSnapshot {
+    this.advance();
+    return {
+      state: this.current,
+      since: this.since,
+      consecutiveFailures: this.failures,
+      consecutiveSuccesses: this.successes,
+      trialsInFlight: this.trialsInFlight,
+      msUntilTrial: this.msUntilTrial(),
+    };
+  }
+
+  /** While open: ms until a trial is admitted (0 once the window has ended); otherwise 0. */
+  msUntilTrial(): number {
+    if (this.current !== 'open') return 0;
+    return Math.max(0, this.since + this.options.openWindowMs - this.clock.now());
+  }
+
+  private transition(to: State, cause: TransitionCause): void {
+    const from = this.current;
+    const at = this.clock.now();
+    this.current = to;
+    this.epoch += 1;
+    this.since = at;
+    this.failures = 0;
+    this.successes = 0;
+    this.trialsInFlight = 0;
+    const event: Transition =
+      to === 'open' ? { from, to, at, cause, openForMs: this.options.openWindowMs } : { from, to, at, cause };
+    for (const listener of [...this.listeners]) listener(event);
+  }
+}

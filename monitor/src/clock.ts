@@ -1,0 +1,7 @@
+/** A monotonic clock in milliseconds. Injected so time-dependent logic is tested without sleeps. */
+export interface Clock {
+  now(): number;
+}
+
+/** `performance.now()`: monotonic, unaffected by wall-clock changes (NTP steps, DST). */
+export const monotonicClock: Clock = { now: () => performance.now() };

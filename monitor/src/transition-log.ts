@@ -1,0 +1,37 @@
+/** Turns the breaker's transition events into log lines (SPEC "Logs": the exact transition phrase). */
+import type { Transition } from './breaker';
+import { formatSeconds, type Logger } from './logger';
+
+/** `Circuit changed from <from> to <to> (<context>)`. */
+export function transitionMessage(transition: Transition): string {
+  return `Circuit changed from ${transition.from} to ${transition.to} (${context(transition)})`;
+}
+
+function context({ cause, openForMs }: Transition): string {
+  const trialIn = `trial in ${formatSeconds(openForMs ?? 0)} s`;
+  switch (cause.kind) {
+    case 'failures':
+      return `${cause.failures} consecutive failures, last: ${cause.lastReason}; ${trialIn}`;
+    case 'trial_failed':
+      return `trial failed: ${cause.lastReason}; ${trialIn}`;
+    case 'window_elapsed':
+      return 'open window ended; sending trial calls';
+    case 'trials_succeeded':
+      return `${cause.successes} consecutive trial successes`;
+  }
+}
+
+/** Logs one line per transition: warn when the circuit opens, info otherwise. */
+export function logTransition(logger: Logger, transition: Transition): void {
+  const fields = {
+    event: 'transition' as const,
+    from: transition.from,
+    to: transition.to,
+    cause: transition.cause.kind,
+    ...('failures' in transition.cause ? { failures: transition.cause.failures } : {}),
+    ...('lastReason' in transition.cause ? { reason: transition.cause.lastReason } : {}),
+    ...(transition.openForMs === undefined ? {} : { retryInSeconds: transition.openForMs / 1000 }),
+  };
+  if (transition.to === 'open') logger.warn(transitionMessage(transition), fields);
+  else logger.info(transitionMessage(transition), fields);
+}
