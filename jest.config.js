@@ -2,7 +2,7 @@
 // `jest --selectProjects monitor` narrows a run. ts-jest compiles with TypeScript 6
 // (TypeScript 7 has no JavaScript compiler API); `isolatedModules` keeps it fast and
 // `npm run typecheck` does the type checking.
-const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json', isolatedModules: true }];
+const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }];
 
 /** @param {string} name @param {string[]} testMatch @param {object} [extra] */
 const project = (name, testMatch, extra = {}) => ({

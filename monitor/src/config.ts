@@ -116,14 +116,15 @@ export function parseConfig(env: Env): ConfigResult {
     return value;
   }
 
-  const base = read('HTTP_CLIENT', upstream);
-  const path = read('PROBE_PATH', probePath, '/');
+  // in the SPEC table's order, so the error lines read like the table
   const values = {
+    upstream: read('HTTP_CLIENT', upstream),
     errorThreshold: read('ERROR_THRESHOLD', integerAtLeast(1), '3'),
     timeWindowMs: read('TIME_WINDOW', secondsToMs, '10'),
     acceptClientErrors: read('ACCEPT_CLIENT_ERRORS', boolean, 'false'),
     logLevel: read('LOG_LEVEL', logLevel, 'info'),
     probeIntervalMs: read('PROBE_INTERVAL', secondsToMs, '2'),
+    probePath: read('PROBE_PATH', probePath, '/'),
     requestTimeoutMs: read('REQUEST_TIMEOUT', secondsToMs, '2'),
     successThreshold: read('SUCCESS_THRESHOLD', integerAtLeast(1), '3'),
     halfOpenMaxCalls: read('HALF_OPEN_MAX_CALLS', integerAtLeast(1), '1'),
@@ -137,7 +138,7 @@ export function parseConfig(env: Env): ConfigResult {
   if (errors.length > 0) return { ok: false, errors };
 
   // no error line means every read returned a value
-  const config = { ...values, upstream: base, probePath: path, probeUrl: `${base}${path}` } as Config;
+  const config = { ...values, probeUrl: `${values.upstream}${values.probePath}` } as Config;
   return { ok: true, config: Object.freeze(config) };
 }
 

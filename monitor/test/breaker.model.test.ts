@@ -1,0 +1,169 @@
+/**
+ * Model-based property test: random sequences of calls, results, releases and time, run against
+ * the breaker and against a small reference model written straight from SPEC "The breaker",
+ * compared after every step.
+ */
+import fc from 'fast-check';
+import { CircuitBreaker, type State, type Ticket } from '../src/breaker';
+import { FakeClock } from './support/fake-clock';
+
+interface Settings {
+  errorThreshold: number;
+  successThreshold: number;
+  windowMs: number;
+  maxTrials: number;
+}
+
+/** The SPEC, as plainly as it can be written. */
+class Model {
+  state: State = 'closed';
+  generation = 0;
+  openedAt = 0;
+  failures = 0;
+  successes = 0;
+  trials = 0;
+  readonly changes: string[] = [];
+
+  constructor(
+    private readonly s: Settings,
+    private now: () => number,
+  ) {}
+
+  private goTo(state: State): void {
+    this.changes.push(`${this.state}->${state}`);
+    this.state = state;
+    this.generation += 1;
+    this.failures = 0;
+    this.successes = 0;
+    this.trials = 0;
+    if (state === 'open') this.openedAt = this.now();
+  }
+
+  /** "When the window ends the circuit moves to half_open without waiting for traffic." */
+  look(): State {
+    if (this.state === 'open' && this.now() >= this.openedAt + this.s.windowMs) this.goTo('half_open');
+    return this.state;
+  }
+
+  ask(): { generation: number; trial: boolean } | 'rejected' {
+    const state = this.look();
+    if (state === 'closed') return { generation: this.generation, trial: false };
+    if (state === 'half_open' && this.trials < this.s.maxTrials) {
+      this.trials += 1;
+      return { generation: this.generation, trial: true };
+    }
+    return 'rejected';
+  }
+
+  finish(generation: number, ok: boolean): 'counted' | 'late' {
+    if (generation !== this.generation) return 'late';
+    if (this.state === 'closed') {
+      this.failures = ok ? 0 : this.failures + 1;
+      if (this.failures === this.s.errorThreshold) this.goTo('open');
+    } else {
+      this.trials -= 1;
+      if (!ok) this.goTo('open');
+      else if (++this.successes === this.s.successThreshold) this.goTo('closed');
+    }
+    return 'counted';
+  }
+
+  giveBack(generation: number, trial: boolean): void {
+    if (generation === this.generation && trial) this.trials -= 1;
+  }
+
+  msUntilTrial(): number {
+    return this.state === 'open' ? Math.max(0, this.openedAt + this.s.windowMs - this.now()) : 0;
+  }
+}
+
+type Step =
+  | { kind: 'acquire' }
+  | { kind: 'result'; pick: number; ok: boolean }
+  | { kind: 'release'; pick: number }
+  | { kind: 'time'; ms: number }
+  | { kind: 'look' };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 4, arbitrary: fc.constant<Step>({ kind: 'acquire' }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('result' as const), pick: fc.nat(), ok: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('time' as const), ms: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 3_000 })) }) },
+  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'look' }) },
+);
+
+const settings: fc.Arbitrary<Settings> = fc.record({
+  errorThreshold: fc.integer({ min: 1, max: 4 }),
+  successThreshold: fc.integer({ min: 1, max: 3 }),
+  windowMs: fc.integer({ min: 1, max: 2_000 }),
+  maxTrials: fc.integer({ min: 1, max: 3 }),
+});
+
+it('behaves like the SPEC model over thousands of random steps', () => {
+  let stepsRun = 0;
+  fc.assert(
+    fc.property(settings, fc.array(step, { minLength: 20, maxLength: 200, size: 'max' }), (s, steps) => {
+      const clock = new FakeClock(0);
+      const breaker = new CircuitBreaker(
+        { errorThreshold: s.errorThreshold, successThreshold: s.successThreshold, openWindowMs: s.windowMs, halfOpenMaxCalls: s.maxTrials },
+        clock,
+      );
+      const model = new Model(s, () => clock.now());
+      const seen: string[] = [];
+      breaker.onTransition((t) => seen.push(`${t.from}->${t.to}`));
+      const outstanding: { real: Ticket; model: { generation: number; trial: boolean } }[] = [];
+
+      for (const current of steps) {
+        stepsRun += 1;
+        switch (current.kind) {
+          case 'acquire': {
+            const real = breaker.tryAcquire();
+            const expected = model.ask();
+            expect(real.admitted).toBe(expected !== 'rejected');
+            if (real.admitted && expected !== 'rejected') {
+              expect(real.ticket.trial).toBe(expected.trial);
+              outstanding.push({ real: real.ticket, model: expected });
+            } else if (!real.admitted) {
+              expect(real.state).toBe(model.state);
+              expect(real.retryAfterMs).toBe(model.msUntilTrial());
+            }
+            break;
+          }
+          case 'result':
+          case 'release': {
+            if (outstanding.length === 0) break;
+            const [call] = outstanding.splice(current.pick % outstanding.length, 1);
+            if (!call) break;
+            if (current.kind === 'release') {
+              breaker.release(call.real);
+              model.giveBack(call.model.generation, call.model.trial);
+            } else {
+              const outcome = current.ok ? { ok: true as const } : { ok: false as const, reason: 'x' };
+              expect(breaker.record(call.real, outcome)).toBe(model.finish(call.model.generation, current.ok));
+            }
+            break;
+          }
+          case 'time':
+            clock.advance(current.ms);
+            break;
+          case 'look':
+            expect(breaker.state).toBe(model.look());
+            break;
+        }
+        const snapshot = breaker.snapshot();
+        model.look();
+        expect(snapshot).toEqual({
+          state: model.state,
+          since: snapshot.since,
+          consecutiveFailures: model.failures,
+          consecutiveSuccesses: model.successes,
+          trialsInFlight: model.trials,
+          msUntilTrial: model.msUntilTrial(),
+        });
+        expect(seen).toEqual(model.changes);
+      }
+    }),
+    { numRuns: 100 },
+  );
+  expect(stepsRun).toBeGreaterThan(5_000);
+});

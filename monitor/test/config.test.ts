@@ -1,0 +1,224 @@
+import { describeConfig, parseConfig, type Config } from '../src/config';
+
+const base = { HTTP_CLIENT: 'nginx:80' };
+
+function valid(env: Record<string, string>): Config {
+  const result = parseConfig({ ...base, ...env });
+  if (!result.ok) throw new Error(`expected valid, got: ${result.errors.join('; ')}`);
+  return result.config;
+}
+
+function errors(env: Record<string, string | undefined>): readonly string[] {
+  const result = parseConfig(env);
+  if (result.ok) throw new Error('expected configuration errors');
+  return result.errors;
+}
+
+describe('defaults', () => {
+  it('needs only HTTP_CLIENT and fills in the SPEC defaults', () => {
+    expect(valid({})).toEqual({
+      upstream: 'http://nginx:80',
+      probePath: '/',
+      probeUrl: 'http://nginx:80/',
+      errorThreshold: 3,
+      timeWindowMs: 10_000,
+      acceptClientErrors: false,
+      logLevel: 'info',
+      probeIntervalMs: 2_000,
+      requestTimeoutMs: 2_000,
+      successThreshold: 3,
+      halfOpenMaxCalls: 1,
+      logFormat: 'text',
+      adminPort: 8081,
+      proxyPort: 8080,
+    });
+  });
+
+  it('returns a frozen object', () => {
+    expect(Object.isFrozen(valid({}))).toBe(true);
+  });
+
+  it('describes the effective configuration with the variable names', () => {
+    expect(describeConfig(valid({ TIME_WINDOW: '0.5' }))).toMatchObject({ HTTP_CLIENT: 'http://nginx:80', TIME_WINDOW: 0.5, PROXY_PORT: 8080 });
+  });
+});
+
+describe('HTTP_CLIENT', () => {
+  it.each([
+    ['nginx:80', 'http://nginx:80/'],
+    ['127.0.0.1:65535', 'http://127.0.0.1:65535/'],
+    ['[::1]:8080', 'http://[::1]:8080/'],
+    ['my-upstream.internal:1', 'http://my-upstream.internal:1/'],
+    ['http://nginx', 'http://nginx/'],
+    ['https://example.test:8443/api/', 'https://example.test:8443/api/'],
+    ['HTTP://nginx:80', 'http://nginx/'],
+  ])('accepts %s (probes %s)', (value, probeUrl) => {
+    expect(valid({ HTTP_CLIENT: value }).probeUrl).toBe(probeUrl);
+  });
+
+  it('joins a URL base path and PROBE_PATH', () => {
+    expect(valid({ HTTP_CLIENT: 'http://gw:8000/svc', PROBE_PATH: '/health' }).probeUrl).toBe('http://gw:8000/svc/health');
+  });
+
+  it('is required', () => {
+    expect(errors({})).toEqual([
+      'HTTP_CLIENT is not set: expected host:port with port 1-65535 (e.g. nginx:80), or an http:// or https:// URL without credentials, query or fragment',
+    ]);
+  });
+
+  it.each(['', 'nginx', 'nginx:0', 'nginx:65536', 'nginx:-1', 'nginx:80/path', 'ftp://nginx:21', 'http://', 'http://user:pw@nginx', 'http://nginx/?q=1', 'nginx :80'])(
+    'rejects %p',
+    (value) => {
+      expect(errors({ HTTP_CLIENT: value })).toEqual([expect.stringMatching(/^HTTP_CLIENT=".*" is not valid: expected host:port with port 1-65535/)]);
+    },
+  );
+});
+
+describe.each([
+  ['ERROR_THRESHOLD', 'errorThreshold'],
+  ['SUCCESS_THRESHOLD', 'successThreshold'],
+  ['HALF_OPEN_MAX_CALLS', 'halfOpenMaxCalls'],
+] as const)('%s', (name, key) => {
+  it.each([
+    ['1', 1],
+    ['7', 7],
+    [' 5 ', 5],
+  ])('accepts %p', (value, expected) => {
+    expect(valid({ [name]: value })[key]).toBe(expected);
+  });
+
+  it.each(['0', '-1', '2.5', '1e3', 'three', '', '0x10', '99999999999999999999'])('rejects %p', (value) => {
+    expect(errors({ ...base, [name]: value })).toEqual([`${name}=${JSON.stringify(value)} is not valid: expected an integer >= 1`]);
+  });
+});
+
+describe.each([
+  ['TIME_WINDOW', 'timeWindowMs'],
+  ['PROBE_INTERVAL', 'probeIntervalMs'],
+  ['REQUEST_TIMEOUT', 'requestTimeoutMs'],
+] as const)('%s', (name, key) => {
+  it.each([
+    ['10', 10_000],
+    ['0.5', 500],
+    ['.25', 250],
+    ['1.0005', 1000.5],
+    ['86400', 86_400_000],
+  ])('accepts %p seconds', (value, ms) => {
+    expect(valid({ [name]: value })[key]).toBe(ms);
+  });
+
+  it.each(['0', '0.0', '-2', 'ten', '', '1s', '86401', 'Infinity', 'NaN', '1e2'])('rejects %p', (value) => {
+    expect(errors({ ...base, [name]: value })).toEqual([
+      `${name}=${JSON.stringify(value)} is not valid: expected a number of seconds > 0 and <= 86400 (decimals allowed, e.g. 0.5)`,
+    ]);
+  });
+});
+
+describe('ACCEPT_CLIENT_ERRORS', () => {
+  it.each([
+    ['true', true],
+    ['True', true],
+    ['TRUE', true],
+    ['1', true],
+    ['yes', true],
+    ['false', false],
+    ['False', false],
+    ['0', false],
+    ['No', false],
+  ])('accepts %p as %p', (value, expected) => {
+    expect(valid({ ACCEPT_CLIENT_ERRORS: value }).acceptClientErrors).toBe(expected);
+  });
+
+  it.each(['maybe', '', 'on', '2'])('rejects %p', (value) => {
+    expect(errors({ ...base, ACCEPT_CLIENT_ERRORS: value })).toEqual([
+      `ACCEPT_CLIENT_ERRORS=${JSON.stringify(value)} is not valid: expected true, false, 1, 0, yes or no (any case)`,
+    ]);
+  });
+});
+
+describe('LOG_LEVEL', () => {
+  it.each([
+    ['error', 'error'],
+    ['WARN', 'warn'],
+    ['WARNING', 'warn'],
+    ['warning', 'warn'],
+    ['Info', 'info'],
+    ['debug', 'debug'],
+  ])('accepts %p as %p', (value, expected) => {
+    expect(valid({ LOG_LEVEL: value }).logLevel).toBe(expected);
+  });
+
+  it.each(['verbose', 'trace', '', 'silly'])('rejects %p', (value) => {
+    expect(errors({ ...base, LOG_LEVEL: value })).toEqual([
+      `LOG_LEVEL=${JSON.stringify(value)} is not valid: expected error, warn (or warning), info or debug (any case)`,
+    ]);
+  });
+});
+
+describe('LOG_FORMAT', () => {
+  it.each([
+    ['text', 'text'],
+    ['JSON', 'json'],
+  ])('accepts %p', (value, expected) => {
+    expect(valid({ LOG_FORMAT: value }).logFormat).toBe(expected);
+  });
+
+  it.each(['yaml', ''])('rejects %p', (value) => {
+    expect(errors({ ...base, LOG_FORMAT: value })).toEqual([`LOG_FORMAT=${JSON.stringify(value)} is not valid: expected text or json`]);
+  });
+});
+
+describe('PROBE_PATH', () => {
+  it.each(['/', '/health', '/a/b?x=1'])('accepts %p', (value) => {
+    expect(valid({ PROBE_PATH: value }).probePath).toBe(value);
+  });
+
+  it.each(['health', '', '/a b', '/x#frag'])('rejects %p', (value) => {
+    expect(errors({ ...base, PROBE_PATH: value })).toEqual([
+      `PROBE_PATH=${JSON.stringify(value)} is not valid: expected a path starting with / (no spaces, no #), e.g. /health`,
+    ]);
+  });
+});
+
+describe.each([
+  ['ADMIN_PORT', 'adminPort'],
+  ['PROXY_PORT', 'proxyPort'],
+] as const)('%s', (name, key) => {
+  it.each([
+    ['0', 0],
+    ['1', 1],
+    ['65535', 65535],
+  ])('accepts %p', (value, expected) => {
+    const other: Record<string, string> = name === 'ADMIN_PORT' ? { PROXY_PORT: '9' } : { ADMIN_PORT: '9' };
+    expect(valid({ ...other, [name]: value })[key]).toBe(expected);
+  });
+
+  it.each(['65536', '-1', '80.5', 'http', ''])('rejects %p', (value) => {
+    expect(errors({ ...base, [name]: value })).toEqual([`${name}=${JSON.stringify(value)} is not valid: expected a port 1-65535, or 0 to turn it off`]);
+  });
+});
+
+describe('several problems', () => {
+  it('reports every bad variable at once, one line each, in table order', () => {
+    expect(
+      errors({ ERROR_THRESHOLD: '0', TIME_WINDOW: '-1', ACCEPT_CLIENT_ERRORS: 'maybe', LOG_LEVEL: 'verbose', PROXY_PORT: '70000' }),
+    ).toEqual([
+      expect.stringMatching(/^HTTP_CLIENT is not set/),
+      expect.stringMatching(/^ERROR_THRESHOLD="0"/),
+      expect.stringMatching(/^TIME_WINDOW="-1"/),
+      expect.stringMatching(/^ACCEPT_CLIENT_ERRORS="maybe"/),
+      expect.stringMatching(/^LOG_LEVEL="verbose"/),
+      expect.stringMatching(/^PROXY_PORT="70000"/),
+    ]);
+  });
+
+  it('refuses the same port for the admin server and the proxy', () => {
+    expect(errors({ ...base, ADMIN_PORT: '9000', PROXY_PORT: '9000' })).toEqual([
+      'ADMIN_PORT and PROXY_PORT are both 9000: expected two different ports (or 0 to turn one off)',
+    ]);
+  });
+
+  it('allows both servers off', () => {
+    expect(valid({ ADMIN_PORT: '0', PROXY_PORT: '0' })).toMatchObject({ adminPort: 0, proxyPort: 0 });
+  });
+});
