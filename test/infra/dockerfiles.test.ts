@@ -1,0 +1,47 @@
+/** The Dockerfiles, parsed (dockerfile-ast) and held to the project's rules. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Copy, DockerfileParser, type Instruction } from 'dockerfile-ast';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+describe.each(['monitor', 'upstream'])('%s/Dockerfile', (service) => {
+  const dockerfile = DockerfileParser.parse(readFileSync(path.join(ROOT, service, 'Dockerfile'), 'utf8'));
+  const froms = dockerfile.getFROMs();
+  const instructions = dockerfile.getInstructions();
+  const finalStageStart = froms.at(-1)?.getRange().start.line ?? 0;
+  const finalStage = instructions.filter((instruction) => instruction.getRange().start.line >= finalStageStart);
+  const args = (instruction: Instruction) => instruction.getArgumentsContent() ?? '';
+
+  it('is multi-stage: a build stage and a runtime stage', () => {
+    expect(froms.length).toBeGreaterThanOrEqual(2);
+    expect(finalStage.some((instruction) => instruction instanceof Copy && instruction.getFromFlag()?.getValue() === 'build')).toBe(true);
+  });
+
+  it('bases every stage on a current LTS Node slim Debian image pinned to a major version', () => {
+    for (const from of froms) expect(from.getImage()).toMatch(/^node:(24|26)(\.\d+)*-[a-z]+-slim$/);
+  });
+
+  it('runs the final stage as the non-root node user', () => {
+    const users = finalStage.filter((instruction) => instruction.getKeyword() === 'USER').map(args);
+    expect(users.at(-1)).toBe('node');
+  });
+
+  it('installs production dependencies only in the final stage, and compiles nothing there', () => {
+    const runs = finalStage.filter((instruction) => instruction.getKeyword() === 'RUN').map(args);
+    expect(runs.some((run) => /npm ci\b.*--omit=dev/.test(run))).toBe(true);
+    for (const run of runs) expect(run).not.toMatch(/npm (install|i)\b(?!.*--omit=dev)|tsc|npm run build/);
+  });
+
+  it('starts node directly with an exec-form CMD (npm would swallow SIGTERM)', () => {
+    const cmds = dockerfile.getCMDs();
+    expect(cmds).toHaveLength(1);
+    expect(JSON.parse(args(cmds[0]!))).toEqual(['node', `${service}/dist/main.js`]);
+  });
+
+  it('has a HEALTHCHECK that uses node, in exec form', () => {
+    const healthchecks = dockerfile.getHEALTHCHECKs();
+    expect(healthchecks).toHaveLength(1);
+    expect(args(healthchecks[0]!)).toMatch(/CMD \["node", /);
+  });
+});
