@@ -1,0 +1,107 @@
+/**
+ * The compose stack on a real Docker engine, played with the README's commands literally:
+ * `docker-compose up -d --build`, `docker-compose stop nginx`, `docker-compose logs monitor`,
+ * `docker-compose start nginx`, `docker-compose down -v`. Default timings from .env.
+ *
+ * Where no engine runs (these CI machines), test/docker/lab.sh starts one and builds stand-ins for
+ * the base images (no registry here); where a normal engine with registry access exists, the lab
+ * uses it and the real images. The only test-only addition is an override file that builds on the
+ * host network (compose networks here have no route out to the npm registry).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const LAB = path.join(ROOT, 'test/docker/lab.sh');
+const PROJECT = 'cbdemo-e2e';
+/** The last run's monitor log, for the README's walkthrough. */
+const LOG_COPY = path.join(ROOT, 'test/e2e/compose/last-run.monitor.log');
+
+jest.setTimeout(15 * 60_000);
+
+let env: NodeJS.ProcessEnv = process.env;
+let started = false;
+
+function lab(command: string): string {
+  const result = spawnSync('bash', [LAB, command], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (result.status !== 0) throw new Error(`lab.sh ${command} failed (exit ${result.status})`);
+  return result.stdout;
+}
+
+/** `docker-compose <args>` exactly as a user types it, plus the project name and the build override. */
+function compose(...args: string[]): string {
+  const files = ['-f', 'docker-compose.yml', '-f', 'test/docker/compose.test-override.yml'];
+  return execFileSync('docker-compose', ['-p', PROJECT, ...files, ...args], { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+}
+
+function monitorLog(): string[] {
+  return compose('logs', '--no-color', 'monitor')
+    .split('\n')
+    .map((line) => line.replace(/^[^|]*\| ?/, ''))
+    .filter(Boolean);
+}
+
+async function waitForLog(pattern: RegExp, timeoutMs: number, from = 0): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = monitorLog().slice(from).find((candidate) => pattern.test(candidate));
+    if (line) return line;
+    if (Date.now() > deadline) throw new Error(`no monitor line matching ${pattern} within ${timeoutMs} ms:\n${monitorLog().slice(-20).join('\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+beforeAll(() => {
+  lab('setup');
+  const exports = lab('env');
+  env = { ...process.env };
+  for (const match of exports.matchAll(/^export (\w+)=(.*)$/gm)) {
+    const [, name, value] = match;
+    if (name && value !== undefined) env[name] = execFileSync('bash', ['-c', `printf %s ${value}`], { encoding: 'utf8', env });
+  }
+  // a previous run killed midway may have left the project behind
+  compose('down', '-v', '--remove-orphans');
+  started = true;
+});
+
+afterAll(() => {
+  try {
+    if (started) {
+      writeFileSync(LOG_COPY, `${monitorLog().join('\n')}\n`);
+      compose('down', '-v', '--remove-orphans');
+    }
+  } finally {
+    lab('teardown');
+  }
+});
+
+it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open -> half_open -> closed', async () => {
+  const t0 = Date.now();
+  compose('up', '-d', '--build');
+  const upSeconds = (Date.now() - t0) / 1000;
+
+  await waitForLog(/ info probe ok: HTTP 200 in \d+ ms$/, 60_000);
+  const direct = await fetch('http://127.0.0.1:8000/');
+  expect(direct.status).toBe(200);
+  expect(await direct.json()).toMatchObject({ service: 'upstream' });
+  expect((await fetch('http://127.0.0.1:8080/')).status).toBe(200);
+  expect(await (await fetch('http://127.0.0.1:8081/status')).json()).toMatchObject({ state: 'closed' });
+
+  const beforeStop = monitorLog().length;
+  compose('stop', 'nginx');
+  const openLine = await waitForLog(/ warn Circuit changed from closed to open /, 30_000, beforeStop);
+  expect(openLine).toMatch(/\(3 consecutive failures, last: (ENOTFOUND|ECONNREFUSED); trial in 10 s\)$/);
+
+  const shortCircuit = await fetch('http://127.0.0.1:8080/');
+  expect(shortCircuit.status).toBe(503);
+  expect(Number(shortCircuit.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+
+  const beforeStart = monitorLog().length;
+  compose('start', 'nginx');
+  await waitForLog(/ info Circuit changed from open to half_open /, 30_000, beforeStart);
+  await waitForLog(/ info Circuit changed from half_open to closed \(3 consecutive trial successes\)$/, 60_000, beforeStart);
+  expect((await fetch('http://127.0.0.1:8080/')).status).toBe(200);
+
+  process.stdout.write(`compose e2e: up -d --build took ${upSeconds.toFixed(1)} s, whole scenario ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+});
