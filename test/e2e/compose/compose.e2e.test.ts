@@ -54,12 +54,14 @@ async function waitForLog(pattern: RegExp, timeoutMs: number, from = 0): Promise
 
 beforeAll(() => {
   lab('setup');
-  const exports = lab('env');
-  env = { ...process.env };
-  for (const match of exports.matchAll(/^export (\w+)=(.*)$/gm)) {
-    const [, name, value] = match;
-    if (name && value !== undefined) env[name] = execFileSync('bash', ['-c', `printf %s ${value}`], { encoding: 'utf8', env });
-  }
+  // the engine's DOCKER_HOST and PATH (Debian's docker client first), as `eval "$(lab.sh env)"` sets them
+  const dump = execFileSync('bash', ['-c', `eval "$(bash '${LAB}' env)" && env -0`], { cwd: ROOT, encoding: 'utf8' });
+  env = Object.fromEntries(
+    dump
+      .split('\0')
+      .filter((entry) => entry.includes('='))
+      .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+  );
   // a previous run killed midway may have left the project behind
   compose('down', '-v', '--remove-orphans');
   started = true;
