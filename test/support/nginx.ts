@@ -1,0 +1,338 @@
+/**
+ * A real nginx on loopback, configured from nginx/templates/default.conf.template exactly as the
+ * compose stack is, for the infra and end-to-end tests.
+ *
+ *   const nginx = await createLocalNginx({ upstream: '127.0.0.1:3456' });
+ *   await nginx.start();   // resolves once nginx answers on nginx.url
+ *   await nginx.stop();    // SIGQUIT, graceful, like `docker compose stop nginx`
+ *   await nginx.start();   // same port again
+ *   await nginx.dispose(); // stops if needed and deletes the temporary prefix
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+export const NGINX_TEMPLATE_PATH = join(__dirname, '..', '..', 'nginx', 'templates', 'default.conf.template');
+
+/** The variables the template expects; compose sets the same names in the nginx container. */
+export interface NginxTemplateVars {
+  /** `listen` argument: a port (compose: `80`) or `address:port`. */
+  readonly NGINX_LISTEN: string;
+  /** The upstream as `host:port`, resolved at request time (compose: `upstream:3000`). */
+  readonly UPSTREAM_ADDR: string;
+  /** DNS server(s) for a host name in UPSTREAM_ADDR, optional `:port` (compose: `127.0.0.11`). */
+  readonly NGINX_RESOLVER: string;
+  /** proxy read/send timeout, nginx time syntax (compose: `5s`). */
+  readonly NGINX_PROXY_TIMEOUT: string;
+}
+
+const NAME = '[A-Za-z_][A-Za-z0-9_]*';
+
+/**
+ * envsubst as the official nginx image calls it (`envsubst "${A} ${B} ..."` over every variable in
+ * the container's environment): `$NAME` and `${NAME}` are replaced when NAME is defined in `env`,
+ * everything else, nginx's own `$host` included, is left as written.
+ */
+export function envsubst(text: string, env: Readonly<Record<string, string | undefined>>): string {
+  return text.replace(new RegExp(`\\$(?:\\{(${NAME})\\}|(${NAME}))`, 'g'), (match, braced?: string, bare?: string) => {
+    const value = env[braced ?? bare ?? ''];
+    return value === undefined ? match : value;
+  });
+}
+
+/** `${NAME}` references in a text, in order of first appearance. */
+export function templateVariables(text: string): string[] {
+  return [...new Set([...text.matchAll(new RegExp(`\\$\\{(${NAME})\\}`, 'g'))].map((match) => match[1] ?? ''))];
+}
+
+/** `NGINX_BIN`, else /usr/sbin/nginx (Debian), else `nginx` on PATH; undefined when there is none. */
+export function findNginx(): string | undefined {
+  const candidates = [process.env.NGINX_BIN, '/usr/sbin/nginx', ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'nginx'))];
+  return candidates.find((path): path is string => path !== undefined && path !== '' && existsSync(path));
+}
+
+/** A port that was free on `host` a moment ago (bind 0, read, close): callers retry on EADDRINUSE. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export interface LocalNginxOptions {
+  /** The upstream as `host:port`: an IP literal needs no DNS, a name goes through `resolver`. */
+  readonly upstream: string;
+  readonly host?: string;
+  /** Defaults to a free port; one that turns out taken at the first start is replaced. */
+  readonly port?: number;
+  /** Defaults to `127.0.0.1`; never asked while the upstream is an IP literal. */
+  readonly resolver?: string;
+  /** Defaults to `5s`, the compose value; tests of the 504 path pass something short. */
+  readonly proxyTimeout?: string;
+  /** Defaults to findNginx(). */
+  readonly binary?: string;
+}
+
+export interface LocalNginx {
+  /** Temporary directory holding the config, logs, temp files and pid file. */
+  readonly prefix: string;
+  readonly confPath: string;
+  /** The rendered template, as compose would place it in /etc/nginx/conf.d/default.conf. */
+  readonly siteConfPath: string;
+  readonly errorLogPath: string;
+  readonly accessLogPath: string;
+  readonly port: number;
+  /** `http://host:port`, no trailing slash. */
+  readonly url: string;
+  readonly running: boolean;
+  /** `nginx -t` on the rendered config; throws with nginx's output when it fails. */
+  check(): Promise<void>;
+  /** Starts the master in the foreground and resolves once `/nginx-health` answers 200. */
+  start(options?: { readonly timeoutMs?: number }): Promise<void>;
+  /**
+   * SIGQUIT (graceful: the nginx image's STOPSIGNAL) and waits for the exit; after `timeoutMs`
+   * falls back to SIGTERM, then SIGKILL.
+   */
+  stop(options?: { readonly timeoutMs?: number }): Promise<void>;
+  /** Stops if running and removes the prefix. Safe to call twice. */
+  dispose(): Promise<void>;
+  errorLog(): string;
+}
+
+/** Renders the template into a fresh temporary prefix; nothing runs until `start()`. */
+export async function createLocalNginx(options: LocalNginxOptions): Promise<LocalNginx> {
+  const binary = options.binary ?? findNginx();
+  if (binary === undefined) throw new Error('nginx not found: install nginx-light (scripts/setup-test-deps.sh) or set NGINX_BIN');
+  const host = options.host ?? '127.0.0.1';
+  const prefix = mkdtempSync(join(tmpdir(), 'nginx-local-'));
+  installExitHook();
+  undisposed.add(prefix);
+  // As root, nginx workers run as `nobody`: they must be able to reach the temp dirs inside.
+  chmodSync(prefix, 0o755);
+  mkdirSync(join(prefix, 'logs'));
+  mkdirSync(join(prefix, 'temp'));
+  const paths = {
+    confPath: join(prefix, 'nginx.conf'),
+    siteConfPath: join(prefix, 'default.conf'),
+    errorLogPath: join(prefix, 'logs', 'error.log'),
+    accessLogPath: join(prefix, 'logs', 'access.log'),
+    pidPath: join(prefix, 'nginx.pid'),
+  };
+  const template = readFileSync(NGINX_TEMPLATE_PATH, 'utf8');
+  let port = options.port ?? (await freePort(host));
+  const render = (): void => {
+    const vars: NginxTemplateVars = {
+      NGINX_LISTEN: `${host}:${port}`,
+      UPSTREAM_ADDR: options.upstream,
+      NGINX_RESOLVER: options.resolver ?? '127.0.0.1',
+      NGINX_PROXY_TIMEOUT: options.proxyTimeout ?? '5s',
+    };
+    writeFileSync(paths.siteConfPath, envsubst(template, { ...vars }));
+  };
+  render();
+  writeFileSync(paths.confPath, mainConf(prefix, paths, missingModules(binary)));
+
+  const args = (): string[] => [
+    '-p', `${prefix}/`,
+    '-c', paths.confPath,
+    // Before reading the config nginx opens its compiled-in error log (/var/log/nginx/...).
+    '-e', paths.errorLogPath,
+    '-g', `daemon off; pid ${quote(paths.pidPath)};`,
+  ];
+  let child: ChildProcess | undefined;
+  let output = '';
+  let everStarted = false;
+
+  const errorLog = (): string => (existsSync(paths.errorLogPath) ? readFileSync(paths.errorLogPath, 'utf8') : '');
+
+  const check = async (): Promise<void> => {
+    const result = spawnSync(binary, ['-t', ...args()], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`nginx -t failed:\n${result.stdout}${result.stderr}${errorLog()}`);
+  };
+
+  const launch = async (timeoutMs: number): Promise<void> => {
+    const logBefore = errorLog().length;
+    const proc = spawn(binary, args(), { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    track(proc);
+    output = '';
+    proc.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    proc.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = once(proc, 'exit').then(([code]: unknown[]) => {
+      if (child === proc) child = undefined;
+      throw new Error(`nginx exited with ${String(code)} before answering:\n${output}${errorLog().slice(logBefore)}`);
+    });
+    // Only meaningful until nginx answers; a later exit is stop()'s business.
+    exited.catch(() => undefined);
+    const ready = waitForHealth(`http://${host}:${port}/nginx-health`, timeoutMs, () => child !== proc);
+    try {
+      await Promise.race([ready, exited]);
+    } catch (error) {
+      if (child === proc) {
+        await stopProcess(proc, 2000);
+        child = undefined;
+      }
+      throw error;
+    }
+  };
+
+  const start = async ({ timeoutMs = 10_000 } = {}): Promise<void> => {
+    if (child) throw new Error('nginx is already running');
+    // Only a port we picked ourselves, before it was ever served, may change: a restart keeps its URL.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await launch(timeoutMs);
+        everStarted = true;
+        return;
+      } catch (error) {
+        const taken = error instanceof Error && error.message.includes('Address already in use');
+        if (!taken || options.port !== undefined || everStarted || attempt >= 5) throw error;
+        port = await freePort(host);
+        render();
+      }
+    }
+  };
+
+  const stop = async ({ timeoutMs = 5000 } = {}): Promise<void> => {
+    const proc = child;
+    if (!proc) return;
+    await stopProcess(proc, timeoutMs);
+    child = undefined;
+  };
+
+  let disposed = false;
+  const dispose = async (): Promise<void> => {
+    await stop();
+    if (disposed) return;
+    disposed = true;
+    rmSync(prefix, { recursive: true, force: true });
+    undisposed.delete(prefix);
+  };
+
+  return {
+    prefix,
+    confPath: paths.confPath,
+    siteConfPath: paths.siteConfPath,
+    errorLogPath: paths.errorLogPath,
+    accessLogPath: paths.accessLogPath,
+    get port() {
+      return port;
+    },
+    get url() {
+      return `http://${host}:${port}`;
+    },
+    get running() {
+      return child !== undefined;
+    },
+    check,
+    start,
+    stop,
+    dispose,
+    errorLog,
+  };
+}
+
+type Paths = Readonly<Record<'confPath' | 'siteConfPath' | 'errorLogPath' | 'accessLogPath', string>>;
+
+/**
+ * The main config around the rendered template, standing in for the image's /etc/nginx/nginx.conf:
+ * everything that would need root or fixed paths points into the prefix instead.
+ */
+function mainConf(prefix: string, paths: Paths, missing: ReadonlySet<string>): string {
+  const temp = (name: string): string => quote(join(prefix, 'temp', name));
+  const tempPaths = [
+    `client_body_temp_path ${temp('client_body')};`,
+    `proxy_temp_path ${temp('proxy')};`,
+    // Each module's temp path is a directive only when the module is built in (nginx -V).
+    ...['fastcgi', 'uwsgi', 'scgi'].filter((module) => !missing.has(module)).map((module) => `${module}_temp_path ${temp(module)};`),
+  ];
+  return [
+    '# Generated by test/support/nginx.ts for the local stack. Do not edit: edit the template.',
+    'worker_processes 1;',
+    `error_log ${quote(paths.errorLogPath)} warn;`,
+    'events { worker_connections 128; }',
+    'http {',
+    `    access_log ${quote(paths.accessLogPath)};`,
+    ...tempPaths.map((line) => `    ${line}`),
+    `    include ${quote(paths.siteConfPath)};`,
+    '}',
+    '',
+  ].join('\n');
+}
+
+function missingModules(binary: string): Set<string> {
+  const version = spawnSync(binary, ['-V'], { encoding: 'utf8' });
+  const configure = `${version.stdout}${version.stderr}`;
+  return new Set([...configure.matchAll(/--without-http_(\w+)_module/g)].map((match) => match[1] ?? ''));
+}
+
+function quote(path: string): string {
+  return `"${path.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+async function stopProcess(proc: ChildProcess, timeoutMs: number): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = once(proc, 'exit');
+  // SIGTERM is nginx's fast shutdown: the master still takes its workers down, which SIGKILL skips.
+  for (const [signal, waitMs] of [['SIGQUIT', timeoutMs], ['SIGTERM', 2000], ['SIGKILL', 2000]] as const) {
+    proc.kill(signal);
+    if (await settlesWithin(exited, waitMs)) return;
+  }
+  throw new Error(`nginx (pid ${proc.pid}) did not exit`);
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function waitForHealth(url: string, timeoutMs: number, abandoned: () => boolean): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline && !abandoned()) {
+    if ((await statusOf(url)) === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`nginx did not answer ${url} within ${timeoutMs} ms`);
+}
+
+function statusOf(url: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = request(url, { agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
+}
+
+// A caller that dies before dispose() must not leave nginx holding its port, nor its prefix behind.
+const live = new Set<ChildProcess>();
+const undisposed = new Set<string>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const proc of live) proc.kill('SIGTERM');
+    for (const prefix of undisposed) rmSync(prefix, { recursive: true, force: true });
+  });
+}
+function track(proc: ChildProcess): void {
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+}
