@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# scripts/setup-test-deps.sh - what the non-docker tests need from the machine (`npm run setup:test`).
+#
+#   nginx   the infra and e2e-local tests run a real nginx (test/support/nginx.ts looks for
+#           $NGINX_BIN, /usr/sbin/nginx, then nginx on PATH). On Debian/Ubuntu: package nginx-light.
+#
+# Idempotent and fast when done: a dpkg-query check first, `apt-get update` only when something is
+# missing. Installing must not leave a system nginx running (the tests start their own on loopback
+# ports, and port 80 must stay free): services are kept from starting with a policy-rc.d while apt
+# runs, and an nginx master the install started anyway is stopped. No systemd is assumed.
+set -euo pipefail
+
+log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
+
+SUDO=()
+if ((EUID != 0)); then
+  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light by hand"; exit 1; }
+  SUDO=(sudo)
+fi
+
+installed() {  # installed PKG: dpkg knows it as fully installed ("rc" = removed, config left: no)
+  [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+# Any Debian nginx flavour provides /usr/sbin/nginx; nginx-light is the small one we install.
+have_nginx() {
+  local p
+  command -v dpkg-query >/dev/null || return 1
+  for p in nginx-light nginx-core nginx-full nginx-extras nginx; do
+    installed "$p" && [[ -x /usr/sbin/nginx ]] && return 0
+  done
+  return 1
+}
+
+# pids of running nginx master processes
+nginx_masters() {
+  local p
+  for p in /proc/[0-9]*; do
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q '^nginx: master process' && echo "${p#/proc/}"
+  done
+  return 0
+}
+
+if have_nginx; then
+  log "nginx present: $(/usr/sbin/nginx -v 2>&1)"
+  exit 0
+fi
+if ! command -v apt-get >/dev/null; then
+  if command -v nginx >/dev/null; then log "nginx on PATH: $(nginx -v 2>&1)"; exit 0; fi
+  log "no nginx and no apt-get: install nginx and/or set NGINX_BIN"
+  exit 1
+fi
+
+before=$(nginx_masters)
+
+# Keep package scripts from starting services while apt runs (invoke-rc.d and deb-systemd-invoke
+# both ask policy-rc.d). Only when the machine has none: an existing one is left exactly as it is.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+  "${SUDO[@]}" sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod 755 $policy"
+  trap '"${SUDO[@]}" rm -f "$policy"' EXIT
+fi
+
+log "installing nginx-light"
+APT=(apt-get -o DPkg::Lock::Timeout=300 -q)
+"${SUDO[@]}" "${APT[@]}" update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y --no-install-recommends nginx-light
+
+# If the install started the system nginx after all, stop it: only a master that was not running
+# before and is the one Debian's service runs (pid in /run/nginx.pid). Test nginx processes use
+# their own prefix and pid file and are never touched.
+for pid in $(nginx_masters); do
+  grep -qx "$pid" <<<"$before" && continue
+  [[ -r /run/nginx.pid && $(</run/nginx.pid) == "$pid" ]] || continue
+  log "the install started nginx (pid $pid): stopping it"
+  if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+    "${SUDO[@]}" systemctl stop nginx || true
+  fi
+  "${SUDO[@]}" kill -QUIT "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do   # gone, or a zombie waiting to be reaped
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || break
+    stat=${stat##*) }; [[ ${stat%% *} == Z ]] && break
+    sleep 0.1
+  done
+done
+
+/usr/sbin/nginx -v
