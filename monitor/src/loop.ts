@@ -116,11 +116,16 @@ export class ProbeLoop {
   /** Schedules the tick after a probe (or a skip) that began at `startedAt`. */
   private scheduleNext(startedAt: number): void {
     if (!this.running) return;
+    const state = this.breaker.state; // moves open -> half_open when the window has ended
     const nextInterval = Math.max(0, startedAt + this.options.probeIntervalMs - this.clock.now());
-    const windowEndsIn = this.breaker.msUntilTrial();
-    // a skip line just before the window ends says nothing: wait for the window instead
-    if (this.breaker.state === 'open' && windowEndsIn <= nextInterval + WINDOW_SLACK_MS) {
-      this.schedule(windowEndsIn, 'window');
+    if (state === 'open') {
+      const windowEndsIn = this.breaker.msUntilTrial();
+      // a skip line just before the window ends says nothing: wait for the window instead
+      if (windowEndsIn <= nextInterval + WINDOW_SLACK_MS) this.schedule(windowEndsIn, 'window');
+      else this.schedule(nextInterval, 'interval');
+    } else if (state === 'half_open' && this.breaker.snapshot().since > startedAt) {
+      // the window ended while this probe was in flight (a late one): the trial is due now
+      this.schedule(0, 'interval');
     } else {
       this.schedule(nextInterval, 'interval');
     }

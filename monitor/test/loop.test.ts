@@ -174,6 +174,20 @@ it('wakes for the window end when something else opened the circuit meanwhile', 
   await loop.stop();
 });
 
+it('sends the trial at once when the window ended while a late probe was in flight', async () => {
+  const probe = new ScriptedProbe(() => ok200, 3_000);
+  const { loop, breaker } = setup(probe, { probeIntervalMs: 5_000, openWindowMs: 1_000, errorThreshold: 1 });
+  loop.start();
+  await jest.advanceTimersByTimeAsync(100);
+  const admission = breaker.tryAcquire();
+  if (!admission.admitted) throw new Error('expected a ticket');
+  breaker.record(admission.ticket, { ok: false, reason: 'HTTP 502' });
+  // the window ends at 1100 while the first probe (0 -> 3000) is still in flight
+  await jest.advanceTimersByTimeAsync(3_000);
+  expect(probe.calls).toEqual([0, 3_001]);
+  await loop.stop();
+});
+
 it('ignores a probe result that arrives after its state ended', async () => {
   const probe = new ScriptedProbe(() => ok200, 500);
   const { loop, breaker, logger } = setup(probe, { errorThreshold: 1 });
