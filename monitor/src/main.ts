@@ -1,21 +1,27 @@
 /**
- * The monitor's entry point: wiring only. Configuration -> breaker -> probe loop, with the
- * logger listening. See SPEC "Process" for the signal handling.
+ * The monitor's entry point: wiring only. Configuration -> breaker -> probe loop, proxy and admin
+ * server, with the logger and the metrics listening. See SPEC "Process" for the signal handling.
  */
 import path from 'node:path';
 import dotenv from 'dotenv';
+import { createAdmin } from './admin';
 import { CircuitBreaker } from './breaker';
 import { monotonicClock } from './clock';
 import { describeConfig, parseConfig } from './config';
 import { createLogger, formatSeconds } from './logger';
 import { ProbeLoop } from './loop';
+import { createMetrics } from './metrics';
 import { createProbe } from './probe';
+import { createProxy } from './proxy';
+import type { ServerHandle } from './server-handle';
 import { logTransition } from './transition-log';
 
 /** Exit code for bad configuration (EX_CONFIG in sysexits.h). */
 const EX_CONFIG = 78;
 /** SIGTERM/SIGINT must end the process within 1 s, whatever still holds the event loop. */
 const SHUTDOWN_DEADLINE_MS = 900;
+/** The monitor runs in a container: its servers answer on every interface. */
+const LISTEN_HOST = '0.0.0.0';
 
 function main(): void {
   // `.env` for local runs: from the directory npm was started in (so `npm start -w monitor` at
@@ -40,8 +46,35 @@ function main(): void {
     clock,
   );
   breaker.onTransition((transition) => logTransition(logger, transition));
-  const probe = createProbe({ url: config.probeUrl, timeoutMs: config.requestTimeoutMs, acceptClientErrors: config.acceptClientErrors });
+  const metrics = createMetrics(breaker, { defaultMetrics: true });
+  const probe = metrics.instrumentProbe(
+    createProbe({ url: config.probeUrl, timeoutMs: config.requestTimeoutMs, acceptClientErrors: config.acceptClientErrors }),
+  );
   const loop = new ProbeLoop(breaker, probe, config, logger, clock);
+  const servers: { variable: string; name: string; port: number; handle: ServerHandle }[] = [];
+  if (config.adminPort !== 0) {
+    servers.push({
+      variable: 'ADMIN_PORT',
+      name: 'admin API',
+      port: config.adminPort,
+      handle: createAdmin({ breaker, loop, metrics, config, logger, clock }),
+    });
+  }
+  if (config.proxyPort !== 0) {
+    servers.push({
+      variable: 'PROXY_PORT',
+      name: 'guarded proxy',
+      port: config.proxyPort,
+      handle: createProxy({
+        breaker,
+        logger,
+        observer: metrics,
+        upstream: config.upstream,
+        requestTimeoutMs: config.requestTimeoutMs,
+        acceptClientErrors: config.acceptClientErrors,
+      }),
+    });
+  }
 
   const effective = describeConfig(config);
   logger.info(
@@ -57,7 +90,7 @@ function main(): void {
     if (stopping) return;
     stopping = true;
     setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
-    void loop.stop().then(() => {
+    void Promise.all([loop.stop(), ...servers.map((server) => server.handle.close())]).then(() => {
       logger.info(`monitor stopped (${signal}); final state: ${breaker.state}`, { event: 'stop', signal, state: breaker.state });
       process.exitCode = 0;
     });
@@ -68,7 +101,34 @@ function main(): void {
     logger.error(`unhandled rejection (a bug): ${String(reason)}`, { event: 'error' });
   });
 
-  loop.start();
+  // probing starts once every server listens; a port that cannot be bound ends the process
+  void Promise.all(
+    servers.map(({ variable, name, port, handle }) =>
+      handle.listen(port, LISTEN_HOST).then(
+        (bound) => {
+          logger.info(`${name} listening on port ${bound.port}`, { event: 'listen', server: variable, port: bound.port });
+          return true;
+        },
+        (error: NodeJS.ErrnoException) => {
+          logger.error(`${variable}=${port}: cannot listen: ${error.code ?? error.message}${error.code === 'EADDRINUSE' ? ' (port already in use)' : ''}`, {
+            event: 'error',
+            variable,
+            port,
+          });
+          return false;
+        },
+      ),
+    ),
+  ).then((listening) => {
+    if (stopping) return;
+    if (listening.every(Boolean)) {
+      loop.start();
+      return;
+    }
+    stopping = true;
+    process.exitCode = 1;
+    for (const server of servers) void server.handle.close();
+  });
 }
 
 main();

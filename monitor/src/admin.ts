@@ -1,0 +1,164 @@
+/**
+ * The admin API (SPEC "Admin API"): /healthz (the monitor's own health), /status (JSON) and
+ * /metrics (Prometheus). It reads the breaker, the loop and the metrics; it changes nothing.
+ */
+import http from 'node:http';
+import type { CircuitBreaker, State } from './breaker';
+import type { Clock } from './clock';
+import { describeConfig, type Config } from './config';
+import type { Logger } from './logger';
+import type { LastProbe } from './loop';
+import type { CallTotals, Metrics } from './metrics';
+import { serverHandle, type ServerHandle } from './server-handle';
+
+/** What the admin API needs to know of the probe loop (ProbeLoop has it). */
+export interface LoopView {
+  readonly isRunning: boolean;
+  /** clock time of the loop's last tick or probe end */
+  readonly lastActivity: number;
+  readonly lastProbe: LastProbe | undefined;
+}
+
+export interface AdminOptions {
+  readonly breaker: CircuitBreaker;
+  readonly loop: LoopView;
+  readonly metrics: Metrics;
+  readonly config: Config;
+  readonly logger: Logger;
+  /** the monotonic clock the breaker and the loop use */
+  readonly clock: Clock;
+  /** wall time in ms, to turn clock times into dates; Date.now by default */
+  readonly wallClock?: () => number;
+  /** slack on top of PROBE_INTERVAL + REQUEST_TIMEOUT before a quiet loop counts as stuck (default 1 s) */
+  readonly healthMarginMs?: number;
+}
+
+export interface Status {
+  readonly state: State;
+  /** when the current state began, ISO-8601 wall time */
+  readonly since: string;
+  readonly secondsInState: number;
+  /** while open: seconds until the trial; otherwise null */
+  readonly trialInSeconds: number | null;
+  readonly counters: {
+    readonly consecutiveFailures: number;
+    readonly consecutiveSuccesses: number;
+    readonly trialsInFlight: number;
+  };
+  /** calls since start, by source and outcome */
+  readonly calls: CallTotals;
+  /** the last probe that ended, or null before the first */
+  readonly lastProbe: {
+    readonly at: string;
+    readonly ok: boolean;
+    readonly status: number | null;
+    readonly reason: string | null;
+    readonly latencyMs: number;
+  } | null;
+  readonly loop: { readonly running: boolean; readonly secondsSinceActivity: number };
+  readonly config: Record<string, string | number | boolean>;
+}
+
+type Health = { readonly healthy: true; readonly secondsSinceActivity: number } | { readonly healthy: false; readonly reason: string };
+
+const seconds = (ms: number): number => Math.round(ms) / 1000;
+
+class AdminApi {
+  private readonly wallClock: () => number;
+  private readonly staleAfterMs: number;
+
+  constructor(private readonly options: AdminOptions) {
+    this.wallClock = options.wallClock ?? Date.now;
+    // the longest quiet stretch of a live loop: a probe runs up to REQUEST_TIMEOUT, then the next
+    // tick comes at most PROBE_INTERVAL after the last one began
+    this.staleAfterMs = options.config.probeIntervalMs + options.config.requestTimeoutMs + (options.healthMarginMs ?? 1_000);
+  }
+
+  handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const target = req.url ?? '/';
+    const query = target.indexOf('?');
+    const path = query < 0 ? target : target.slice(0, query);
+    if (path !== '/healthz' && path !== '/status' && path !== '/metrics') {
+      json(res, 404, { error: 'not found', paths: ['/healthz', '/status', '/metrics'] });
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      json(res, 405, { error: 'method not allowed' }, ['Allow', 'GET, HEAD']);
+      return;
+    }
+    if (path === '/healthz') {
+      const health = this.health();
+      json(res, health.healthy ? 200 : 503, health.healthy ? { status: 'ok', ...health } : { status: 'unhealthy', ...health });
+    } else if (path === '/status') {
+      json(res, 200, this.status());
+    } else {
+      this.options.metrics.text().then(
+        (text) => write(res, 200, this.options.metrics.contentType, Buffer.from(text)),
+        (error: unknown) => {
+          this.options.logger.error(`metrics collection failed: ${String(error)}`, { event: 'error' });
+          json(res, 500, { error: 'metrics collection failed' });
+        },
+      );
+    }
+  }
+
+  /** Alive: the loop runs and has ticked or finished a probe recently. */
+  private health(): Health {
+    const { loop, clock } = this.options;
+    if (!loop.isRunning) return { healthy: false, reason: 'probe loop stopped' };
+    const quietMs = clock.now() - loop.lastActivity;
+    if (quietMs > this.staleAfterMs) {
+      return { healthy: false, reason: `probe loop stuck: no activity for ${seconds(quietMs)} s (limit ${seconds(this.staleAfterMs)} s)` };
+    }
+    return { healthy: true, secondsSinceActivity: seconds(quietMs) };
+  }
+
+  status(): Status {
+    const { breaker, loop, metrics, config, clock } = this.options;
+    const snapshot = breaker.snapshot();
+    const now = clock.now();
+    const last = loop.lastProbe;
+    return {
+      state: snapshot.state,
+      // the breaker keeps monotonic time; the date is now minus the time spent in the state
+      since: new Date(this.wallClock() - (now - snapshot.since)).toISOString(),
+      secondsInState: seconds(now - snapshot.since),
+      trialInSeconds: snapshot.state === 'open' ? seconds(snapshot.msUntilTrial) : null,
+      counters: {
+        consecutiveFailures: snapshot.consecutiveFailures,
+        consecutiveSuccesses: snapshot.consecutiveSuccesses,
+        trialsInFlight: snapshot.trialsInFlight,
+      },
+      calls: metrics.callTotals(),
+      lastProbe:
+        last === undefined
+          ? null
+          : {
+              at: last.at,
+              ok: last.result.kind === 'success',
+              status: last.result.status ?? null,
+              reason: last.result.kind === 'failure' ? last.result.reason : null,
+              latencyMs: last.result.latencyMs,
+            },
+      loop: { running: loop.isRunning, secondsSinceActivity: seconds(now - loop.lastActivity) },
+      config: describeConfig(config),
+    };
+  }
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown, extra: readonly string[] = []): void {
+  write(res, status, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(body)), extra);
+}
+
+function write(res: http.ServerResponse, status: number, type: string, body: Buffer, extra: readonly string[] = []): void {
+  if (res.destroyed) return;
+  res.writeHead(status, ['Content-Type', type, 'Cache-Control', 'no-store', 'Content-Length', String(body.length), ...extra]);
+  res.end(body);
+}
+
+/** Builds the admin server; `listen` starts it. */
+export function createAdmin(options: AdminOptions): ServerHandle {
+  const api = new AdminApi(options);
+  const server = http.createServer({ headersTimeout: 5_000, requestTimeout: 10_000 }, (req, res) => api.handle(req, res));
+  return serverHandle(server, (error) => options.logger.error(`admin server error: ${String(error)}`, { event: 'error' }));
+}

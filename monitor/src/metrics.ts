@@ -1,0 +1,223 @@
+/**
+ * Prometheus metrics (SPEC "Admin API"): they listen to the breaker's transitions and to the call
+ * results the probe and the proxy report. The breaker itself knows nothing about them.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CircuitBreaker, State, Transition } from './breaker';
+import type { Probe } from './probe';
+
+export type CallSource = 'probe' | 'proxy';
+
+/**
+ * How a call ended; each call is counted once.
+ * success/failure: counted by the breaker; late: an answer that came after its state had ended,
+ * ignored; rejected: not admitted (open, or half_open with no free trial slot); aborted: admitted,
+ * then ended without an outcome (the client left, was too slow or too big, or shutdown).
+ */
+export type CallOutcome = 'success' | 'failure' | 'late' | 'rejected' | 'aborted';
+
+/** What the proxy (or anything else that calls the upstream) reports its calls to. */
+export interface CallObserver {
+  /** `seconds`: time to the upstream's answer (or failure), for calls that got that far. */
+  callEnded(source: CallSource, outcome: CallOutcome, seconds?: number): void;
+  callRejected(source: CallSource, state: 'open' | 'half_open'): void;
+}
+
+export type CallTotals = Record<CallSource, Record<CallOutcome, number>>;
+
+export interface MetricsOptions {
+  /** prom-client's process metrics (CPU, memory, event loop lag...); off keeps test registries small */
+  readonly defaultMetrics?: boolean;
+}
+
+const STATES: readonly State[] = ['closed', 'open', 'half_open'];
+const SOURCES: readonly CallSource[] = ['probe', 'proxy'];
+const OUTCOMES: readonly CallOutcome[] = ['success', 'failure', 'late', 'rejected', 'aborted'];
+/** The only moves the breaker makes; each series exists from the start, so rate() works on its first change. */
+const TRANSITIONS: readonly (readonly [State, State])[] = [
+  ['closed', 'open'],
+  ['open', 'half_open'],
+  ['half_open', 'open'],
+  ['half_open', 'closed'],
+];
+/** Seconds, from loopback (sub-millisecond) to a slow LAN upstream near REQUEST_TIMEOUT. */
+export const LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+type Labels<K extends string> = Readonly<Record<K, string>>;
+
+/** One frozen label object per series, built once: the hot path neither allocates nor builds keys. */
+function labelTable<A extends string, B extends string, KA extends string, KB extends string>(
+  keyA: KA,
+  valuesA: readonly A[],
+  keyB: KB,
+  valuesB: readonly B[],
+): Record<A, Record<B, Labels<KA | KB>>> {
+  const table = {} as Record<A, Record<B, Labels<KA | KB>>>;
+  for (const a of valuesA) {
+    table[a] = {} as Record<B, Labels<KA | KB>>;
+    for (const b of valuesB) {
+      const labels = {} as Record<KA | KB, string>;
+      labels[keyA] = a;
+      labels[keyB] = b;
+      table[a][b] = Object.freeze(labels);
+    }
+  }
+  return table;
+}
+
+/** A zeroed count per pair of label values. */
+function counts<A extends string, B extends string>(valuesA: readonly A[], valuesB: readonly B[]): Record<A, Record<B, number>> {
+  const table = {} as Record<A, Record<B, number>>;
+  for (const a of valuesA) {
+    table[a] = {} as Record<B, number>;
+    for (const b of valuesB) table[a][b] = 0;
+  }
+  return table;
+}
+
+/** Adds to a counter what happened since the last scrape. */
+function catchUp<A extends string, B extends string, K extends string>(
+  counter: Counter<K>,
+  labels: Record<A, Record<B, Labels<K>>>,
+  current: Record<A, Record<B, number>>,
+  reported: Record<A, Record<B, number>>,
+): void {
+  for (const a of Object.keys(current) as A[]) {
+    for (const b of Object.keys(current[a]) as B[]) {
+      const delta = current[a][b] - reported[a][b];
+      if (delta > 0) counter.inc(labels[a][b], delta);
+      reported[a][b] = current[a][b];
+    }
+  }
+}
+
+type RejectedState = 'open' | 'half_open';
+const REJECTED_STATES: readonly RejectedState[] = ['open', 'half_open'];
+
+export class Metrics implements CallObserver {
+  /** A registry of its own, not prom-client's global one, so tests can build several. */
+  readonly registry = new Registry();
+  private readonly state: Gauge<'state'>;
+  private readonly transitions: Counter<'from' | 'to'>;
+  private readonly latency: Histogram<'source'>;
+  private readonly callLabels = labelTable('source', SOURCES, 'outcome', OUTCOMES);
+  private readonly rejectedLabels = labelTable('source', SOURCES, 'state', REJECTED_STATES);
+  private readonly sourceLabels: Record<CallSource, Labels<'source'>> = { probe: { source: 'probe' }, proxy: { source: 'proxy' } };
+  // Call counts are plain numbers on the hot path; the counters catch up with them at each scrape.
+  private readonly totals = counts(SOURCES, OUTCOMES);
+  private readonly totalsReported = counts(SOURCES, OUTCOMES);
+  private readonly rejections = counts(SOURCES, REJECTED_STATES);
+  private readonly rejectionsReported = counts(SOURCES, REJECTED_STATES);
+  private readonly unsubscribe: () => void;
+  private transitionsSeen = 0;
+
+  constructor(breaker: CircuitBreaker, options: MetricsOptions = {}) {
+    const registers = [this.registry];
+    this.state = new Gauge({
+      name: 'circuit_breaker_state',
+      help: 'Current breaker state: 1 for the current state, 0 for the others',
+      labelNames: ['state'],
+      registers,
+    });
+    this.transitions = new Counter({
+      name: 'circuit_breaker_transitions_total',
+      help: 'State changes of the breaker, by from and to',
+      labelNames: ['from', 'to'],
+      registers,
+    });
+    const calls: Counter<'source' | 'outcome'> = new Counter({
+      name: 'circuit_breaker_calls_total',
+      help: 'Calls through the breaker by source (probe, proxy) and outcome (success, failure, late, rejected, aborted)',
+      labelNames: ['source', 'outcome'],
+      registers,
+      collect: (): void => catchUp(calls, this.callLabels, this.totals, this.totalsReported),
+    });
+    const rejected: Counter<'source' | 'state'> = new Counter({
+      name: 'circuit_breaker_rejected_calls_total',
+      help: 'Calls answered without touching the upstream because the circuit was open or had no free trial slot',
+      labelNames: ['source', 'state'],
+      registers,
+      collect: (): void => catchUp(rejected, this.rejectedLabels, this.rejections, this.rejectionsReported),
+    });
+    this.latency = new Histogram({
+      name: 'circuit_breaker_call_duration_seconds',
+      help: 'Time from the start of a call to the upstream answer headers (or its failure), in seconds',
+      labelNames: ['source'],
+      buckets: [...LATENCY_BUCKETS],
+      registers,
+    });
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+
+    // every series exists from the start, at 0, so rate() and alerts work on the first change
+    for (const source of SOURCES) {
+      this.latency.zero(this.sourceLabels[source]);
+      for (const outcome of OUTCOMES) calls.inc(this.callLabels[source][outcome], 0);
+      for (const state of REJECTED_STATES) rejected.inc(this.rejectedLabels[source][state], 0);
+    }
+    for (const [from, to] of TRANSITIONS) this.transitions.inc({ from, to }, 0);
+    this.showState(breaker.state);
+    this.unsubscribe = breaker.onTransition((transition) => this.onTransition(transition));
+  }
+
+  callEnded(source: CallSource, outcome: CallOutcome, seconds?: number): void {
+    this.totals[source][outcome] += 1;
+    if (seconds !== undefined) this.latency.observe(this.sourceLabels[source], seconds);
+  }
+
+  callRejected(source: CallSource, state: RejectedState): void {
+    this.totals[source].rejected += 1;
+    this.rejections[source][state] += 1;
+  }
+
+  /** Call counts by source and outcome, for /status. */
+  callTotals(): CallTotals {
+    return { probe: { ...this.totals.probe }, proxy: { ...this.totals.proxy } };
+  }
+
+  /**
+   * Wraps the loop's probe so its results are counted. A result is late when the breaker changed
+   * state while the probe was in flight: the loop takes its ticket just before it calls the probe
+   * and records the result right after, so no transition can fall in between.
+   */
+  instrumentProbe(probe: Probe): Probe {
+    return async (signal) => {
+      const transitionsAtStart = this.transitionsSeen;
+      const result = await probe(signal);
+      if (result.kind === 'aborted') {
+        this.callEnded('probe', 'aborted');
+      } else {
+        const outcome = this.transitionsSeen !== transitionsAtStart ? 'late' : result.kind;
+        this.callEnded('probe', outcome, result.latencyMs / 1000);
+      }
+      return result;
+    };
+  }
+
+  /** Prometheus text exposition of every metric in this registry. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Stops listening to the breaker. */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  private onTransition(transition: Transition): void {
+    this.transitionsSeen += 1;
+    this.transitions.inc({ from: transition.from, to: transition.to });
+    this.showState(transition.to);
+  }
+
+  private showState(current: State): void {
+    for (const state of STATES) this.state.set({ state }, state === current ? 1 : 0);
+  }
+}
+
+export function createMetrics(breaker: CircuitBreaker, options: MetricsOptions = {}): Metrics {
+  return new Metrics(breaker, options);
+}

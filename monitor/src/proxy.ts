@@ -1,0 +1,595 @@
+/**
+ * The guarded reverse proxy (SPEC "Guarded reverse proxy"): forwards origin-form requests to the
+ * upstream through the breaker the probes use, and answers 503 at once, without touching the
+ * network, while the circuit rejects calls.
+ *
+ * It streams with node:http and keeps the hot path lean: a call's state lives on subclasses of the
+ * request and response objects, listeners are module-level functions that reach that state through
+ * `this` (no closures per request), and the small JSON answers are prebuilt.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { CircuitBreaker, Ticket } from './breaker';
+import type { Logger } from './logger';
+import type { CallObserver } from './metrics';
+import { classifyStatus, networkReason } from './probe';
+import { serverHandle, type ServerHandle } from './server-handle';
+
+export interface ProxyOptions {
+  readonly breaker: CircuitBreaker;
+  readonly logger: Logger;
+  /** call results go here (the metrics); none by default */
+  readonly observer?: CallObserver;
+  /** upstream base URL, possibly with a path prefix: `http://nginx:80`, `https://api.example/v1` */
+  readonly upstream: string;
+  /** REQUEST_TIMEOUT: how long the upstream has to send its answer headers, in ms */
+  readonly requestTimeoutMs: number;
+  /** ACCEPT_CLIENT_ERRORS: 4xx answers count as successes */
+  readonly acceptClientErrors: boolean;
+  /** largest request body forwarded, in bytes; a larger one gets 413 */
+  readonly maxBodyBytes?: number;
+  /** a client must send its request headers within this time, in ms */
+  readonly headersTimeoutMs?: number;
+  /** a client must send its whole request within this time, in ms */
+  readonly clientRequestTimeoutMs?: number;
+  /** the whole exchange, the streamed response body included, ends within this time, in ms */
+  readonly totalTimeoutMs?: number;
+  /** how often Node enforces the two client timeouts above, in ms */
+  readonly connectionsCheckingIntervalMs?: number;
+  /** sockets to the upstream, at most; further calls wait for one (within REQUEST_TIMEOUT) */
+  readonly maxSockets?: number;
+}
+
+export const PROXY_DEFAULTS = {
+  maxBodyBytes: 1024 * 1024,
+  headersTimeoutMs: 10_000,
+  clientRequestTimeoutMs: 30_000,
+  totalTimeoutMs: 60_000,
+  connectionsCheckingIntervalMs: 1_000,
+  maxSockets: 256,
+} as const;
+
+/**
+ * Where an admitted call is; listeners compare it to know whether an event still matters.
+ * waiting: forwarded, no answer yet. answered: the upstream's headers are in (the outcome is
+ * counted) and its body streams. ended: finished before an answer (502/504, 408/413, client gone).
+ */
+type Phase = 'waiting' | 'answered' | 'ended';
+
+/** The client's request, with how its body is framed (read by the header scan). */
+class ProxyRequest extends http.IncomingMessage {
+  exchange: ProxyResponse | undefined = undefined;
+  /** Content-Length, 0 when absent */
+  announcedBytes = 0;
+  chunked = false;
+  /** bytes of a chunked body seen so far */
+  receivedBytes = 0;
+}
+
+/** The response to the client, carrying its call's state. */
+class ProxyResponse extends http.ServerResponse<ProxyRequest> {
+  proxy: GuardedProxy | undefined = undefined;
+  ticket: Ticket | undefined = undefined;
+  upstream: UpstreamRequest | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+  phase: Phase = 'waiting';
+  startedAt = 0;
+  forwardPath = '';
+  forwardHeaders: string[] = [];
+  retried = false;
+}
+
+/** The request to the upstream, pointing back at the client's response. */
+class UpstreamRequest extends http.ClientRequest {
+  constructor(
+    options: http.RequestOptions,
+    readonly downstream: ProxyResponse,
+  ) {
+    super(options);
+  }
+}
+
+/**
+ * Hop-by-hop headers (RFC 9110 7.6.1) describe one connection: never forwarded, in either
+ * direction; nor is Proxy-*, nor any header the Connection header names.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** Names a Connection header may not remove: the body's framing and the headers this proxy sets. */
+const PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+type RequestHeaderRole = 'drop' | 'connection' | 'transfer-encoding' | 'content-length' | 'host' | 'x-forwarded-for';
+
+/** Request headers the scan treats specially; the others are forwarded unchanged. */
+const REQUEST_HEADER_ROLES = new Map<string, RequestHeaderRole>([
+  ['connection', 'connection'],
+  ['keep-alive', 'drop'],
+  ['te', 'drop'],
+  ['trailer', 'drop'],
+  ['upgrade', 'drop'],
+  ['transfer-encoding', 'transfer-encoding'],
+  ['content-length', 'content-length'],
+  ['host', 'host'],
+  ['x-forwarded-for', 'x-forwarded-for'],
+  // ours replace the client's: this proxy is the edge that saw the request
+  ['x-forwarded-proto', 'drop'],
+  ['x-forwarded-host', 'drop'],
+  // Node has already answered 100 Continue; the upstream must not hold the body back waiting for its own
+  ['expect', 'drop'],
+]);
+
+/** Lower-cased header names a Connection value lists, beyond those dropped anyway. */
+function nominated(connection: string): Set<string> | undefined {
+  // nearly every Connection header is just one of these: no list to parse
+  const whole = connection.toLowerCase();
+  if (whole === 'keep-alive' || whole === 'close') return undefined;
+  let names: Set<string> | undefined;
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name && !HOP_BY_HOP.has(name) && !PROTECTED.has(name)) (names ??= new Set()).add(name);
+  }
+  return names;
+}
+
+/** Drops the headers a Connection header named; `from` skips entries already vetted. */
+function withoutNominated(headers: string[], connection: string | undefined, from = 0): string[] {
+  const names = connection === undefined ? undefined : nominated(connection);
+  if (names === undefined) return headers;
+  const kept = headers.slice(0, from);
+  for (let i = from; i < headers.length; i += 2) {
+    if (!names.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
+  }
+  return kept;
+}
+
+/** The upstream's answer headers, end-to-end ones only. */
+function responseHeaders(raw: readonly string[]): string[] {
+  const kept: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (lower === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection},${raw[i + 1]!}`;
+    else if (!HOP_BY_HOP.has(lower) && !lower.startsWith('proxy-')) kept.push(name, raw[i + 1]!);
+  }
+  return withoutNominated(kept, connection);
+}
+
+/** A complete small JSON answer, built once. */
+interface Canned {
+  readonly status: number;
+  readonly headers: string[];
+  readonly body: Buffer;
+}
+
+function canned(status: number, body: object, extra: readonly string[] = []): Canned {
+  const bytes = Buffer.from(JSON.stringify(body));
+  return {
+    status,
+    headers: ['Content-Type', 'application/json; charset=utf-8', 'Cache-Control', 'no-store', ...extra, 'Content-Length', String(bytes.length)],
+    body: bytes,
+  };
+}
+
+function send(res: http.ServerResponse, answer: Canned): void {
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
+}
+
+const NOT_ORIGIN_FORM = canned(400, { error: 'only origin-form request targets (/path) are accepted: this is not an open proxy' });
+const CANNOT_FORWARD = canned(400, { error: 'request cannot be forwarded' });
+const CLIENT_TOO_SLOW = canned(408, { error: 'request body not received in time' }, ['Connection', 'close']);
+
+/** Written to the raw socket: Node hands a CONNECT over before any response object exists. */
+const CONNECT_REFUSED = (() => {
+  const body = JSON.stringify({ error: 'CONNECT is not allowed: this is not an open proxy' });
+  return (
+    'HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n' +
+    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+})();
+
+function rejection(state: 'open' | 'half_open', retryAfterSeconds: number): Canned {
+  return canned(503, { error: 'circuit open', state, retryAfterSeconds }, ['Retry-After', String(retryAfterSeconds)]);
+}
+
+/** Retry-After values up to this many seconds get a cached 503; longer windows build theirs. */
+const CACHED_RETRY_SECONDS = 3_600;
+
+const OK = { ok: true } as const;
+
+/** The proxy: the upstream's address, the agent, the limits and the prebuilt answers. */
+class GuardedProxy {
+  readonly breaker: CircuitBreaker;
+  readonly logger: Logger;
+  readonly observer: CallObserver | undefined;
+  readonly requestTimeoutMs: number;
+  readonly timeoutReason: string;
+  readonly totalTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly tooLarge: Canned;
+  readonly agent: http.Agent;
+  closing = false;
+  private readonly acceptClientErrors: boolean;
+  private readonly protocol: string;
+  private readonly hostname: string;
+  private readonly port: number;
+  private readonly host: string;
+  private readonly basePath: string;
+  private readonly openAnswers: Canned[] = [];
+  private readonly halfOpenAnswer = rejection('half_open', 1);
+
+  constructor(options: ProxyOptions) {
+    this.breaker = options.breaker;
+    this.logger = options.logger;
+    this.observer = options.observer;
+    this.requestTimeoutMs = options.requestTimeoutMs;
+    // the probe's words, so a proxy timeout reads the same in the logs
+    this.timeoutReason = `timeout after ${options.requestTimeoutMs} ms`;
+    this.totalTimeoutMs = options.totalTimeoutMs ?? PROXY_DEFAULTS.totalTimeoutMs;
+    this.maxBodyBytes = options.maxBodyBytes ?? PROXY_DEFAULTS.maxBodyBytes;
+    this.tooLarge = canned(413, { error: `request body larger than ${this.maxBodyBytes} bytes` }, ['Connection', 'close']);
+    this.acceptClientErrors = options.acceptClientErrors;
+    const url = new URL(options.upstream);
+    this.protocol = url.protocol;
+    this.hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+    this.host = url.host;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    // An idle socket is dropped before Node's default 5 s server keep-alive would close it under a
+    // request (the agent also honours a shorter `Keep-Alive: timeout` hint from the upstream).
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? PROXY_DEFAULTS.maxSockets, timeout: 4_000, scheduling: 'lifo' as const };
+    this.agent = url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  }
+
+  /** The request listener. */
+  handle(req: ProxyRequest, res: ProxyResponse): void {
+    const target = req.url ?? '';
+    // origin-form only: absolute-form (`GET http://x/`) and asterisk-form (`OPTIONS *`) are refused
+    if (target.charCodeAt(0) !== 47 /* '/' */) {
+      send(res, NOT_ORIGIN_FORM);
+      return;
+    }
+    const headers = this.requestHeaders(req);
+    if (req.announcedBytes > this.maxBodyBytes) {
+      send(res, this.tooLarge);
+      return;
+    }
+    const admission = this.breaker.tryAcquire();
+    if (!admission.admitted) {
+      this.observer?.callRejected('proxy', admission.state);
+      send(res, admission.state === 'open' ? this.openAnswer(admission.retryAfterMs) : this.halfOpenAnswer);
+      return;
+    }
+    res.proxy = this;
+    res.ticket = admission.ticket;
+    res.startedAt = performance.now();
+    res.forwardPath = this.basePath + target;
+    res.forwardHeaders = headers;
+    req.exchange = res;
+    res.on('close', onDownstreamClose);
+    res.timer = setTimeout(onDeadline, this.requestTimeoutMs, res);
+    const upstream = this.dispatch(res);
+    if (upstream === undefined) return;
+    if (req.chunked) {
+      // no length up front: counted as it streams
+      req.on('data', onBodyData);
+      req.pipe(upstream);
+    } else if (req.announcedBytes > 0) {
+      req.pipe(upstream);
+    } else {
+      upstream.end();
+    }
+  }
+
+  /** Sends (or sends again) the call's request to the upstream; undefined when Node cannot build it. */
+  dispatch(res: ProxyResponse): UpstreamRequest | undefined {
+    let upstream: UpstreamRequest;
+    try {
+      upstream = new UpstreamRequest(
+        {
+          agent: this.agent,
+          protocol: this.protocol,
+          hostname: this.hostname,
+          port: this.port,
+          method: res.req.method,
+          path: res.forwardPath,
+          headers: res.forwardHeaders,
+          setHost: false,
+        },
+        res,
+      );
+    } catch (error) {
+      // a target or header that Node's server parser let through but its client refuses
+      this.logger.debug(`proxy cannot forward ${res.req.method ?? '?'} ${res.req.url ?? '?'}: ${String(error)}`, { event: 'error', source: 'proxy' });
+      this.endWithoutOutcome(res, CANNOT_FORWARD);
+      return undefined;
+    }
+    res.upstream = upstream;
+    upstream.on('response', onUpstreamResponse);
+    upstream.on('error', onUpstreamError);
+    return upstream;
+  }
+
+  /**
+   * The headers to forward: the client's end-to-end ones, Host set to the upstream's, and
+   * X-Forwarded-For (appended), -Proto and -Host. Notes the body's framing on `req`.
+   */
+  private requestHeaders(req: ProxyRequest): string[] {
+    const raw = req.rawHeaders;
+    const headers: string[] = ['Host', this.host];
+    let connection: string | undefined;
+    let forwardedFor: string | undefined;
+    let originalHost: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      const lower = name.toLowerCase();
+      const role = REQUEST_HEADER_ROLES.get(lower);
+      if (role === undefined) {
+        if (!lower.startsWith('proxy-')) headers.push(name, value);
+        continue;
+      }
+      switch (role) {
+        case 'drop':
+          break;
+        case 'connection':
+          connection = connection === undefined ? value : `${connection},${value}`;
+          break;
+        case 'transfer-encoding':
+          // Node's parser has de-chunked the body; it is chunked again towards the upstream
+          req.chunked = true;
+          break;
+        case 'content-length':
+          req.announcedBytes = Number(value);
+          headers.push(name, value);
+          break;
+        case 'host':
+          originalHost = value;
+          break;
+        case 'x-forwarded-for':
+          forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+          break;
+      }
+    }
+    const forwarded = withoutNominated(headers, connection, 2);
+    if (req.chunked) forwarded.push('Transfer-Encoding', 'chunked');
+    const client = req.socket.remoteAddress;
+    const chain = client === undefined ? forwardedFor : forwardedFor === undefined ? client : `${forwardedFor}, ${client}`;
+    if (chain !== undefined) forwarded.push('X-Forwarded-For', chain);
+    forwarded.push('X-Forwarded-Proto', 'http');
+    if (originalHost !== undefined) forwarded.push('X-Forwarded-Host', originalHost);
+    return forwarded;
+  }
+
+  /** The 503 of an open circuit: Retry-After is the whole seconds until the trial, at least 1. */
+  private openAnswer(retryAfterMs: number): Canned {
+    const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    if (seconds > CACHED_RETRY_SECONDS) return rejection('open', seconds);
+    return (this.openAnswers[seconds] ??= rejection('open', seconds));
+  }
+
+  /** The upstream answered: its status decides the outcome; its answer streams to the client. */
+  answered(res: ProxyResponse, answer: http.IncomingMessage): void {
+    res.phase = 'answered';
+    const status = answer.statusCode ?? 0;
+    const verdict = classifyStatus(status, this.acceptClientErrors);
+    this.settle(res, verdict.ok ? undefined : verdict.reason);
+    answer.on('error', onUpstreamBodyError);
+    try {
+      res.writeHead(status, answer.statusMessage, responseHeaders(answer.rawHeaders));
+    } catch (error) {
+      // a header Node's client parser accepted but its server side will not write
+      this.logger.warn(`proxy cannot pass on the answer to ${res.req.method ?? '?'} ${res.req.url ?? '?'}: ${String(error)}`, {
+        event: 'error',
+        source: 'proxy',
+      });
+      answer.destroy();
+      res.destroy();
+      return;
+    }
+    answer.pipe(res);
+  }
+
+  /** The upstream failed before answering: 502 for a network error, 504 for a timeout. */
+  failed(res: ProxyResponse, reason: string, status: 502 | 504): void {
+    res.phase = 'ended';
+    clearTimeout(res.timer);
+    res.upstream?.destroy();
+    this.settle(res, reason);
+    if (!res.headersSent && !res.destroyed) {
+      send(res, canned(status, { error: status === 502 ? 'bad gateway' : 'gateway timeout', reason }));
+    }
+  }
+
+  /** Reports an answered or failed call (failure undefined: success) to the breaker, the observer and the log. */
+  private settle(res: ProxyResponse, failure: string | undefined): void {
+    const ticket = res.ticket!;
+    const seconds = (performance.now() - res.startedAt) / 1000;
+    if (!this.breaker.isCurrent(ticket)) {
+      this.breaker.record(ticket, failure === undefined ? OK : { ok: false, reason: failure });
+      this.observer?.callEnded('proxy', 'late', seconds);
+      // debug, not info: when the circuit opens under load, every call in flight ends late
+      this.logger.debug(`proxy call result ignored: ${describe(res, failure, seconds)}; the circuit changed state while it was in flight`, {
+        event: 'late',
+        source: 'proxy',
+        ok: failure === undefined,
+        ...(failure === undefined ? {} : { reason: failure }),
+      });
+      return;
+    }
+    if (failure === undefined) {
+      this.breaker.record(ticket, OK);
+      this.observer?.callEnded('proxy', 'success', seconds);
+      return;
+    }
+    // logged before it is recorded, so its line comes before the transition it may cause
+    const before = this.breaker.snapshot();
+    const count = ticket.trial ? 'trial failed' : `${before.consecutiveFailures + 1} consecutive failures`;
+    // LogEvent has no proxy member (logger.ts): 'error' with source=proxy marks these lines
+    this.logger.warn(`proxy call failed: ${describe(res, failure, seconds)} (${count})`, {
+      event: 'error',
+      source: 'proxy',
+      state: before.state,
+      reason: failure,
+      latencyMs: Math.round(seconds * 1000),
+    });
+    this.breaker.record(ticket, { ok: false, reason: failure });
+    this.observer?.callEnded('proxy', 'failure', seconds);
+  }
+
+  /** Ends an admitted call without an outcome: the upstream call stops, the ticket goes back. */
+  endWithoutOutcome(res: ProxyResponse, answer?: Canned): void {
+    if (res.phase === 'ended') return;
+    res.phase = 'ended';
+    clearTimeout(res.timer);
+    const upstream = res.upstream;
+    if (upstream !== undefined) {
+      res.req.unpipe(upstream);
+      upstream.destroy();
+    }
+    this.breaker.release(res.ticket!);
+    this.observer?.callEnded('proxy', 'aborted');
+    if (answer !== undefined && !res.headersSent && !res.destroyed) send(res, answer);
+  }
+
+  /** The client, not the upstream, is holding the call up: 408, and no outcome. */
+  clientTooSlow(res: ProxyResponse): void {
+    this.logger.debug(`proxy call abandoned: ${res.req.method ?? '?'} ${res.req.url ?? '?'}: the client did not send its body in time`, {
+      event: 'error',
+      source: 'proxy',
+    });
+    this.endWithoutOutcome(res, CLIENT_TOO_SLOW);
+  }
+
+  bodyTooLarge(res: ProxyResponse): void {
+    if (res.phase === 'waiting') {
+      this.endWithoutOutcome(res, this.tooLarge);
+    } else {
+      // the upstream answered early (and was counted): cut both sides
+      res.upstream?.destroy();
+      res.destroy();
+    }
+  }
+}
+
+function describe(res: ProxyResponse, failure: string | undefined, seconds: number): string {
+  const what = failure ?? 'ok';
+  // a timeout's reason already says how long it took
+  const timing = what.startsWith('timeout') ? '' : ` in ${Math.round(seconds * 1000)} ms`;
+  return `${res.req.method ?? '?'} ${res.req.url ?? '?'}: ${what}${timing}`;
+}
+
+// Listeners shared by every call: `this` is the emitter, which leads to the call's state.
+
+function onUpstreamResponse(this: UpstreamRequest, answer: http.IncomingMessage): void {
+  const res = this.downstream;
+  if (res.phase !== 'waiting' || this !== res.upstream) {
+    answer.resume();
+    return;
+  }
+  res.proxy!.answered(res, answer);
+}
+
+function onUpstreamError(this: UpstreamRequest, error: Error): void {
+  const res = this.downstream;
+  if (this !== res.upstream) return;
+  if (res.phase === 'answered') {
+    // the answer broke off mid-body: the client must see a cut, not a clean end
+    if (!res.writableFinished) res.destroy();
+    return;
+  }
+  if (res.phase !== 'waiting') return;
+  const proxy = res.proxy!;
+  if (proxy.closing) {
+    proxy.endWithoutOutcome(res);
+    return;
+  }
+  const req = res.req;
+  // A kept-alive socket the upstream closed just as we reused it: send once more on a fresh one.
+  // Only without a body, which could not be replayed.
+  if (this.reusedSocket && !res.retried && (error as NodeJS.ErrnoException).code === 'ECONNRESET' && !req.chunked && req.announcedBytes === 0) {
+    res.retried = true;
+    proxy.dispatch(res)?.end();
+    return;
+  }
+  proxy.failed(res, networkReason(error), 502);
+}
+
+function onUpstreamBodyError(this: http.IncomingMessage): void {
+  // a client-side answer knows its request (Node sets `req`; the typings leave it out)
+  const res = (this as http.IncomingMessage & { readonly req: UpstreamRequest }).req.downstream;
+  if (!res.writableFinished) res.destroy();
+}
+
+function onDeadline(res: ProxyResponse): void {
+  const proxy = res.proxy!;
+  if (res.phase === 'waiting') {
+    // The upstream cannot answer a request it has not received: when the client is still sending
+    // and the upstream is not pushing back, the wait is the client's doing, not an upstream fault.
+    const upstreamFull = res.upstream?.writableNeedDrain ?? false;
+    if (!res.req.complete && !upstreamFull) proxy.clientTooSlow(res);
+    else proxy.failed(res, proxy.timeoutReason, 504);
+  } else if (res.phase === 'answered') {
+    const left = proxy.totalTimeoutMs - (performance.now() - res.startedAt);
+    if (left > 0) {
+      res.timer = setTimeout(onDeadline, left, res);
+    } else {
+      res.upstream?.destroy();
+      res.destroy();
+    }
+  }
+}
+
+function onDownstreamClose(this: ProxyResponse): void {
+  clearTimeout(this.timer);
+  if (this.phase === 'waiting') {
+    // the client left before the upstream answered: no outcome, and a trial slot is freed
+    this.proxy!.endWithoutOutcome(this);
+  } else if (this.phase === 'answered' && !this.writableFinished) {
+    this.upstream?.destroy();
+  }
+}
+
+function onBodyData(this: ProxyRequest, chunk: Buffer): void {
+  this.receivedBytes += chunk.length;
+  const res = this.exchange!;
+  if (this.receivedBytes > res.proxy!.maxBodyBytes) {
+    this.off('data', onBodyData);
+    res.proxy!.bodyTooLarge(res);
+  }
+}
+
+function onConnect(_req: http.IncomingMessage, socket: Socket): void {
+  socket.on('error', ignore);
+  socket.end(CONNECT_REFUSED);
+}
+
+function ignore(): void {}
+
+/** Builds the proxy; `listen` starts it. */
+export function createProxy(options: ProxyOptions): ServerHandle {
+  const proxy = new GuardedProxy(options);
+  const server = http.createServer<typeof ProxyRequest, typeof ProxyResponse>(
+    {
+      IncomingMessage: ProxyRequest,
+      ServerResponse: ProxyResponse,
+      headersTimeout: options.headersTimeoutMs ?? PROXY_DEFAULTS.headersTimeoutMs,
+      requestTimeout: options.clientRequestTimeoutMs ?? PROXY_DEFAULTS.clientRequestTimeoutMs,
+      connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? PROXY_DEFAULTS.connectionsCheckingIntervalMs,
+    },
+    (req, res) => proxy.handle(req, res),
+  );
+  server.on('connect', onConnect);
+  const handle = serverHandle(server, (error) => options.logger.error(`proxy server error: ${String(error)}`, { event: 'error', source: 'proxy' }));
+  return {
+    listen: (port, host) => handle.listen(port, host),
+    close: async () => {
+      // from here on, an upstream call that breaks was broken by us: no outcome, no log line
+      proxy.closing = true;
+      await handle.close();
+      proxy.agent.destroy();
+    },
+  };
+}

@@ -1,0 +1,274 @@
+/**
+ * The admin API on real loopback HTTP, with the real probe loop (its timers run by hand) and a
+ * fake clock.
+ */
+import { createAdmin, type Status } from '../src/admin';
+import { CircuitBreaker } from '../src/breaker';
+import { describeConfig, parseConfig, type Config } from '../src/config';
+import { ProbeLoop, type Timers } from '../src/loop';
+import { Metrics } from '../src/metrics';
+import type { Probe, ProbeResult } from '../src/probe';
+import { createProxy } from '../src/proxy';
+import { startCountingUpstream, status as answerStatus } from './support/counting-upstream';
+import { FakeClock } from './support/fake-clock';
+import { parsePrometheus, sampleValue, type Sample } from './support/prometheus-text';
+import { call, type Reply } from './support/raw-http';
+import { RecordingLogger } from './support/recording-logger';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** 2023-11-14T22:13:20.000Z */
+const WALL_START = 1_700_000_000_000;
+
+function configFor(env: Record<string, string> = {}): Config {
+  const parsed = parseConfig({ HTTP_CLIENT: '127.0.0.1:9', PROBE_INTERVAL: '2', REQUEST_TIMEOUT: '2', TIME_WINDOW: '10', ...env });
+  if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+  return parsed.config;
+}
+
+/** Timers the test runs by hand: the loop's next tick waits in `pending`. */
+class ManualTimers implements Timers {
+  pending: (() => void) | undefined;
+  setTimeout(callback: () => void): unknown {
+    this.pending = callback;
+    return callback;
+  }
+  clearTimeout(handle: unknown): void {
+    if (this.pending === handle) this.pending = undefined;
+  }
+  /** Runs the waiting tick; the probe it starts settles a few microtasks later. */
+  async tick(): Promise<void> {
+    const callback = this.pending;
+    this.pending = undefined;
+    callback?.();
+    for (let i = 0; i < 10; i += 1) await Promise.resolve();
+  }
+}
+
+interface Rig {
+  readonly clock: FakeClock;
+  readonly breaker: CircuitBreaker;
+  readonly metrics: Metrics;
+  readonly loop: ProbeLoop;
+  readonly timers: ManualTimers;
+  readonly config: Config;
+  readonly port: number;
+  /** what the next probes answer */
+  probeAnswer: ProbeResult;
+  /** wall time the admin API sees */
+  wall: number;
+}
+
+async function rig(env: Record<string, string> = {}): Promise<Rig> {
+  const clock = new FakeClock();
+  const config = configFor(env);
+  const breaker = new CircuitBreaker(
+    { errorThreshold: config.errorThreshold, successThreshold: config.successThreshold, openWindowMs: config.timeWindowMs, halfOpenMaxCalls: config.halfOpenMaxCalls },
+    clock,
+  );
+  const metrics = new Metrics(breaker);
+  const logger = new RecordingLogger();
+  const timers = new ManualTimers();
+  const state = { probeAnswer: { kind: 'success', status: 200, latencyMs: 3 } as ProbeResult, wall: WALL_START };
+  const probe: Probe = () => Promise.resolve(state.probeAnswer);
+  const loop = new ProbeLoop(breaker, metrics.instrumentProbe(probe), config, logger, clock, timers);
+  cleanups.push(() => loop.stop());
+  const admin = createAdmin({ breaker, loop, metrics, config, logger, clock, wallClock: () => state.wall });
+  const { port } = await admin.listen(0, '127.0.0.1');
+  cleanups.push(() => admin.close());
+  return Object.assign(state, { clock, breaker, metrics, loop, timers, config, port });
+}
+
+function trip(breaker: CircuitBreaker, failures: number): void {
+  for (let i = 0; i < failures; i += 1) {
+    const admission = breaker.tryAcquire();
+    if (!admission.admitted) throw new Error('circuit already open');
+    breaker.record(admission.ticket, { ok: false, reason: 'test' });
+  }
+}
+
+const statusOf = async (port: number): Promise<Status> => JSON.parse((await call(port, { path: '/status' })).body) as Status;
+
+async function scrape(port: number): Promise<Sample[]> {
+  const reply = await call(port, { path: '/metrics' });
+  expect(reply.status).toBe(200);
+  return parsePrometheus(reply.body);
+}
+
+describe('/status', () => {
+  it('shows the closed state, counters, no last probe yet, and the effective configuration', async () => {
+    const { port, config } = await rig();
+    const status = await statusOf(port);
+    expect(status).toEqual({
+      state: 'closed',
+      since: '2023-11-14T22:13:20.000Z',
+      secondsInState: 0,
+      trialInSeconds: null,
+      counters: { consecutiveFailures: 0, consecutiveSuccesses: 0, trialsInFlight: 0 },
+      calls: {
+        probe: { success: 0, failure: 0, late: 0, rejected: 0, aborted: 0 },
+        proxy: { success: 0, failure: 0, late: 0, rejected: 0, aborted: 0 },
+      },
+      lastProbe: null,
+      loop: { running: false, secondsSinceActivity: 0 },
+      config: describeConfig(config),
+    });
+    expect(status.config).toMatchObject({ HTTP_CLIENT: 'http://127.0.0.1:9', TIME_WINDOW: 10, ADMIN_PORT: 8081 });
+  });
+
+  it('while open: since as a wall-clock date from the monotonic clock, and the seconds until the trial', async () => {
+    const r = await rig();
+    r.clock.advance(1_000);
+    r.wall += 1_000;
+    trip(r.breaker, 3);
+    r.clock.advance(2_500);
+    r.wall += 2_500;
+    const status = await statusOf(r.port);
+    expect(status).toMatchObject({
+      state: 'open',
+      since: new Date(WALL_START + 1_000).toISOString(),
+      secondsInState: 2.5,
+      trialInSeconds: 7.5,
+    });
+  });
+
+  it('shows the last probe outcome and the consecutive failures', async () => {
+    const r = await rig();
+    r.probeAnswer = { kind: 'failure', reason: 'ECONNREFUSED', latencyMs: 2 };
+    r.loop.start();
+    await r.timers.tick();
+    const status = await statusOf(r.port);
+    expect(status.lastProbe).toEqual({ at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), ok: false, status: null, reason: 'ECONNREFUSED', latencyMs: 2 });
+    expect(status.counters.consecutiveFailures).toBe(1);
+    expect(status.calls.probe.failure).toBe(1);
+
+    r.probeAnswer = { kind: 'success', status: 204, latencyMs: 1 };
+    await r.timers.tick();
+    expect((await statusOf(r.port)).lastProbe).toMatchObject({ ok: true, status: 204, reason: null });
+  });
+});
+
+describe('/healthz', () => {
+  it('is 503 before the loop runs, 200 while it runs, 503 when it is stuck, 200 again when it moves, 503 once stopped', async () => {
+    const r = await rig();
+    const health = async (): Promise<Reply> => call(r.port, { path: '/healthz' });
+
+    expect((await health()).status).toBe(503);
+    expect(JSON.parse((await health()).body)).toMatchObject({ status: 'unhealthy', reason: 'probe loop stopped' });
+
+    r.loop.start();
+    await r.timers.tick();
+    expect((await health()).status).toBe(200);
+    expect(JSON.parse((await health()).body)).toMatchObject({ status: 'ok' });
+
+    // a live loop is never quiet longer than PROBE_INTERVAL + REQUEST_TIMEOUT (+ 1 s margin)
+    r.clock.advance(5_000);
+    expect((await health()).status).toBe(200);
+    r.clock.advance(1);
+    const stuck = await health();
+    expect(stuck.status).toBe(503);
+    expect(JSON.parse(stuck.body).reason).toMatch(/^probe loop stuck: no activity for 5\.001 s/);
+
+    await r.timers.tick();
+    expect((await health()).status).toBe(200);
+
+    await r.loop.stop();
+    expect((await health()).status).toBe(503);
+  });
+
+  it('reports the monitor, not the upstream: 200 while the circuit is open', async () => {
+    const r = await rig();
+    r.probeAnswer = { kind: 'failure', reason: 'ECONNREFUSED', latencyMs: 1 };
+    r.loop.start();
+    for (let i = 0; i < 3; i += 1) await r.timers.tick();
+    expect(r.breaker.state).toBe('open');
+    expect((await call(r.port, { path: '/healthz' })).status).toBe(200);
+  });
+});
+
+describe('/metrics', () => {
+  it('is the Prometheus text format', async () => {
+    const { port } = await rig();
+    const reply = await call(port, { path: '/metrics' });
+    expect(reply.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(reply.body).toContain('# TYPE circuit_breaker_state gauge');
+    expect(reply.body).toContain('# TYPE circuit_breaker_transitions_total counter');
+    expect(reply.body).toContain('# TYPE circuit_breaker_call_duration_seconds histogram');
+    expect(() => parsePrometheus(reply.body)).not.toThrow();
+  });
+
+  it('the state gauge follows the transitions and the counters follow probe and proxy calls', async () => {
+    const r = await rig({ SUCCESS_THRESHOLD: '1' });
+    const upstream = await startCountingUpstream(answerStatus(500));
+    cleanups.push(() => upstream.close());
+    const proxy = createProxy({
+      breaker: r.breaker,
+      logger: new RecordingLogger(),
+      observer: r.metrics,
+      upstream: upstream.url,
+      requestTimeoutMs: 2_000,
+      acceptClientErrors: false,
+    });
+    const proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
+    cleanups.push(() => proxy.close());
+
+    let samples = await scrape(r.port);
+    expect(sampleValue(samples, 'circuit_breaker_state', { state: 'closed' })).toBe(1);
+
+    // one probe failure and two proxy failures open the circuit
+    r.probeAnswer = { kind: 'failure', reason: 'HTTP 500', status: 500, latencyMs: 4 };
+    r.loop.start();
+    await r.timers.tick();
+    await call(proxyPort);
+    await call(proxyPort);
+    expect((await call(proxyPort)).status).toBe(503);
+    samples = await scrape(r.port);
+    expect(sampleValue(samples, 'circuit_breaker_state', { state: 'closed' })).toBe(0);
+    expect(sampleValue(samples, 'circuit_breaker_state', { state: 'open' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'closed', to: 'open' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'probe', outcome: 'failure' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'failure' })).toBe(2);
+    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'rejected' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source: 'proxy', state: 'open' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_count', { source: 'proxy' })).toBe(2);
+    expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_count', { source: 'probe' })).toBe(1);
+
+    // the window ends; a successful trial through the proxy closes the circuit
+    r.clock.advance(10_000);
+    upstream.answer(answerStatus(200));
+    expect((await call(proxyPort)).status).toBe(200);
+    samples = await scrape(r.port);
+    expect(sampleValue(samples, 'circuit_breaker_state', { state: 'closed' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'open', to: 'half_open' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'half_open', to: 'closed' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(1);
+  });
+});
+
+describe('other requests', () => {
+  it('an unknown path is a 404 with a JSON body', async () => {
+    const { port } = await rig();
+    const reply = await call(port, { path: '/nope' });
+    expect(reply.status).toBe(404);
+    expect(JSON.parse(reply.body)).toMatchObject({ error: 'not found' });
+  });
+
+  it('another method is a 405 with Allow', async () => {
+    const { port } = await rig();
+    const reply = await call(port, { method: 'POST', path: '/status', body: '{}' });
+    expect(reply.status).toBe(405);
+    expect(reply.headers.allow).toBe('GET, HEAD');
+    expect(JSON.parse(reply.body)).toEqual({ error: 'method not allowed' });
+  });
+
+  it('HEAD answers without a body, and a query string is ignored', async () => {
+    const { port } = await rig();
+    const head = await call(port, { method: 'HEAD', path: '/status' });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    expect((await call(port, { path: '/status?pretty=1' })).status).toBe(200);
+  });
+});

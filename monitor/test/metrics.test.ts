@@ -1,0 +1,156 @@
+/**
+ * Metrics listen to the breaker and to call results; read back through the Prometheus text format.
+ */
+import { register as globalRegistry } from 'prom-client';
+import { CircuitBreaker, type BreakerOptions } from '../src/breaker';
+import { Metrics } from '../src/metrics';
+import type { ProbeResult } from '../src/probe';
+import { FakeClock } from './support/fake-clock';
+import { parsePrometheus, sampleValue, type Sample } from './support/prometheus-text';
+
+const OPTIONS: BreakerOptions = { errorThreshold: 2, successThreshold: 1, openWindowMs: 10_000, halfOpenMaxCalls: 1 };
+
+function setup(): { clock: FakeClock; breaker: CircuitBreaker; metrics: Metrics } {
+  const clock = new FakeClock();
+  const breaker = new CircuitBreaker(OPTIONS, clock);
+  return { clock, breaker, metrics: new Metrics(breaker) };
+}
+
+async function scrape(metrics: Metrics): Promise<Sample[]> {
+  return parsePrometheus(await metrics.text());
+}
+
+function fail(breaker: CircuitBreaker): void {
+  const admission = breaker.tryAcquire();
+  if (!admission.admitted) throw new Error('not admitted');
+  breaker.record(admission.ticket, { ok: false, reason: 'test' });
+}
+
+const stateOf = (samples: Sample[]): Record<string, number> =>
+  Object.fromEntries(samples.filter((s) => s.name === 'circuit_breaker_state').map((s) => [s.labels.state, s.value]));
+
+it('every series exists from the start, at zero, and the state gauge says closed', async () => {
+  const { metrics } = setup();
+  const samples = await scrape(metrics);
+  expect(stateOf(samples)).toEqual({ closed: 1, open: 0, half_open: 0 });
+  for (const source of ['probe', 'proxy']) {
+    for (const outcome of ['success', 'failure', 'late', 'rejected', 'aborted']) {
+      expect(sampleValue(samples, 'circuit_breaker_calls_total', { source, outcome })).toBe(0);
+    }
+    expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source, state: 'open' })).toBe(0);
+    expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_count', { source })).toBe(0);
+  }
+  for (const [from, to] of [['closed', 'open'], ['open', 'half_open'], ['half_open', 'open'], ['half_open', 'closed']] as const) {
+    expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from, to })).toBe(0);
+  }
+});
+
+it('the state gauge follows the transitions, one series per state, and transitions are counted by from and to', async () => {
+  const { clock, breaker, metrics } = setup();
+  fail(breaker);
+  fail(breaker);
+  expect(stateOf(await scrape(metrics))).toEqual({ closed: 0, open: 1, half_open: 0 });
+
+  clock.advance(10_000);
+  breaker.advance();
+  expect(stateOf(await scrape(metrics))).toEqual({ closed: 0, open: 0, half_open: 1 });
+
+  fail(breaker);
+  clock.advance(10_000);
+  breaker.advance();
+  const admission = breaker.tryAcquire();
+  if (admission.admitted) breaker.record(admission.ticket, { ok: true });
+  const samples = await scrape(metrics);
+  expect(stateOf(samples)).toEqual({ closed: 1, open: 0, half_open: 0 });
+  expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'closed', to: 'open' })).toBe(1);
+  expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'open', to: 'half_open' })).toBe(2);
+  expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'half_open', to: 'open' })).toBe(1);
+  expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'half_open', to: 'closed' })).toBe(1);
+});
+
+it('counts call outcomes by source, rejections by state, and observes latency in seconds', async () => {
+  const { metrics } = setup();
+  metrics.callEnded('proxy', 'success', 0.0004);
+  metrics.callEnded('proxy', 'success', 0.002);
+  metrics.callEnded('proxy', 'failure', 2);
+  metrics.callEnded('proxy', 'aborted');
+  metrics.callRejected('proxy', 'open');
+  metrics.callRejected('proxy', 'half_open');
+  metrics.callRejected('proxy', 'half_open');
+  let samples = await scrape(metrics);
+  expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(2);
+  expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'failure' })).toBe(1);
+  expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'aborted' })).toBe(1);
+  expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'rejected' })).toBe(3);
+  expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source: 'proxy', state: 'open' })).toBe(1);
+  expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source: 'proxy', state: 'half_open' })).toBe(2);
+  expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'probe', outcome: 'success' })).toBe(0);
+  // latency: only calls that reached the upstream
+  expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_count', { source: 'proxy' })).toBe(3);
+  expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_bucket', { source: 'proxy', le: '0.0005' })).toBe(1);
+  expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_bucket', { source: 'proxy', le: '0.0025' })).toBe(2);
+  expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_bucket', { source: 'proxy', le: '+Inf' })).toBe(3);
+  expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_sum', { source: 'proxy' })).toBeCloseTo(2.0024, 6);
+
+  // counters keep counting across scrapes, without counting twice
+  metrics.callEnded('proxy', 'success', 0.001);
+  samples = await scrape(metrics);
+  expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(3);
+  expect(metrics.callTotals().proxy).toEqual({ success: 3, failure: 1, late: 0, rejected: 3, aborted: 1 });
+});
+
+describe('the instrumented probe', () => {
+  const answering = (result: ProbeResult) => () => Promise.resolve(result);
+
+  it('counts successes, failures and aborted probes, with their latency', async () => {
+    const { metrics } = setup();
+    const signal = new AbortController().signal;
+    await metrics.instrumentProbe(answering({ kind: 'success', status: 200, latencyMs: 3 }))(signal);
+    await metrics.instrumentProbe(answering({ kind: 'failure', reason: 'ECONNREFUSED', latencyMs: 1 }))(signal);
+    const aborted = await metrics.instrumentProbe(answering({ kind: 'aborted', latencyMs: 5 }))(signal);
+    expect(aborted).toEqual({ kind: 'aborted', latencyMs: 5 });
+    const samples = await scrape(metrics);
+    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'probe', outcome: 'success' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'probe', outcome: 'failure' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'probe', outcome: 'aborted' })).toBe(1);
+    expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_count', { source: 'probe' })).toBe(2);
+    expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_sum', { source: 'probe' })).toBeCloseTo(0.004, 6);
+  });
+
+  it('counts a probe as late when the circuit changed state while it was in flight', async () => {
+    const { breaker, metrics } = setup();
+    let finish: (result: ProbeResult) => void = () => undefined;
+    const probe = metrics.instrumentProbe(() => new Promise<ProbeResult>((resolve) => (finish = resolve)));
+    const pending = probe(new AbortController().signal);
+    fail(breaker);
+    fail(breaker);
+    finish({ kind: 'success', status: 200, latencyMs: 4 });
+    await pending;
+    expect(metrics.callTotals().probe).toMatchObject({ late: 1, success: 0 });
+  });
+});
+
+it('each Metrics has its own registry; the global one stays empty', async () => {
+  const a = setup();
+  const b = setup();
+  a.metrics.callEnded('proxy', 'success', 0.001);
+  expect(sampleValue(await scrape(a.metrics), 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(1);
+  expect(sampleValue(await scrape(b.metrics), 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(0);
+  expect(await globalRegistry.metrics()).not.toContain('circuit_breaker');
+});
+
+it('stops following the breaker after close()', async () => {
+  const { breaker, metrics } = setup();
+  metrics.close();
+  fail(breaker);
+  fail(breaker);
+  expect(stateOf(await scrape(metrics))).toEqual({ closed: 1, open: 0, half_open: 0 });
+});
+
+it('adds the process metrics when asked', async () => {
+  const { breaker } = setup();
+  const metrics = new Metrics(breaker, { defaultMetrics: true });
+  const samples = await scrape(metrics);
+  expect(samples.some((sample) => sample.name === 'process_cpu_seconds_total')).toBe(true);
+  expect(samples.some((sample) => sample.name === 'circuit_breaker_state')).toBe(true);
+});
