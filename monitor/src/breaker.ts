@@ -46,6 +46,11 @@ export interface Ticket {
   readonly trial: boolean;
 }
 
+/** The breaker's own view of a ticket: it is settled by the first record or release. */
+interface IssuedTicket extends Ticket {
+  settled: boolean;
+}
+
 export type Admission =
   | { readonly admitted: true; readonly ticket: Ticket }
   | { readonly admitted: false; readonly state: 'open' | 'half_open'; readonly retryAfterMs: number };
@@ -122,7 +127,7 @@ export class CircuitBreaker {
     this.advance();
     switch (this.current) {
       case 'closed':
-        return { admitted: true, ticket: { epoch: this.epoch, trial: false } };
+        return { admitted: true, ticket: this.issue(false) };
       case 'open':
         return { admitted: false, state: 'open', retryAfterMs: this.msUntilTrial() };
       case 'half_open':
@@ -130,7 +135,7 @@ export class CircuitBreaker {
           return { admitted: false, state: 'half_open', retryAfterMs: 0 };
         }
         this.trialsInFlight += 1;
-        return { admitted: true, ticket: { epoch: this.epoch, trial: true } };
+        return { admitted: true, ticket: this.issue(true) };
     }
   }
 
@@ -139,9 +144,12 @@ export class CircuitBreaker {
     return ticket.epoch === this.epoch;
   }
 
-  /** Reports how an admitted call ended. A result from an ended state is ignored ('late'). */
+  /**
+   * Reports how an admitted call ended. A result from an ended state is ignored ('late'), and so
+   * is a second report for the same ticket.
+   */
   record(ticket: Ticket, outcome: Outcome): RecordResult {
-    if (ticket.epoch !== this.epoch) return 'late';
+    if (!settle(ticket) || ticket.epoch !== this.epoch) return 'late';
     if (this.current === 'closed') {
       if (outcome.ok) {
         this.failures = 0;
@@ -168,7 +176,7 @@ export class CircuitBreaker {
 
   /** Gives back a ticket whose call ended without an outcome (aborted by us), freeing its trial slot. */
   release(ticket: Ticket): void {
-    if (ticket.epoch === this.epoch && ticket.trial) this.trialsInFlight -= 1;
+    if (settle(ticket) && ticket.epoch === this.epoch && ticket.trial) this.trialsInFlight -= 1;
   }
 
   snapshot(): BreakerSnapshot {
@@ -189,6 +197,10 @@ export class CircuitBreaker {
     return Math.max(0, this.since + this.options.openWindowMs - this.clock.now());
   }
 
+  private issue(trial: boolean): IssuedTicket {
+    return { epoch: this.epoch, trial, settled: false };
+  }
+
   private transition(to: State, cause: TransitionCause): void {
     const from = this.current;
     const at = this.clock.now();
@@ -202,4 +214,12 @@ export class CircuitBreaker {
       to === 'open' ? { from, to, at, cause, openForMs: this.options.openWindowMs } : { from, to, at, cause };
     for (const listener of [...this.listeners]) listener(event);
   }
+}
+
+/** Marks a ticket settled; false when it already was (or was not issued by a breaker). */
+function settle(ticket: Ticket): boolean {
+  const issued = ticket as IssuedTicket;
+  if (issued.settled !== false) return false;
+  issued.settled = true;
+  return true;
 }

@@ -6,6 +6,7 @@
 import type { CircuitBreaker, Outcome, Ticket, Transition } from './breaker';
 import type { Clock } from './clock';
 import { formatSeconds, type Logger } from './logger';
+import type { CallObserver } from './metrics';
 import type { Probe, ProbeResult } from './probe';
 
 /** The timer functions the loop uses; injected so tests can drive time. */
@@ -18,6 +19,19 @@ const realTimers: Timers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
+
+/** What the loop works with; `timers` and `observer` are optional. */
+export interface LoopDeps {
+  readonly breaker: CircuitBreaker;
+  readonly probe: Probe;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly timers?: Timers;
+  /** told how every probe ended, and of every skipped one (the metrics) */
+  readonly observer?: CallObserver;
+}
+
+const noObserver: CallObserver = { callEnded: () => undefined, callRejected: () => undefined };
 
 export interface LoopOptions {
   readonly probeIntervalMs: number;
@@ -46,16 +60,21 @@ export class ProbeLoop {
   private unsubscribe: (() => void) | undefined;
   private last: LastProbe | undefined;
   private lastActivityAt: number;
+  private readonly breaker: CircuitBreaker;
+  private readonly probe: Probe;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  private readonly observer: CallObserver;
 
   constructor(
-    private readonly breaker: CircuitBreaker,
-    private readonly probe: Probe,
+    deps: LoopDeps,
     private readonly options: LoopOptions,
-    private readonly logger: Logger,
-    private readonly clock: Clock,
-    private readonly timers: Timers = realTimers,
   ) {
-    this.lastActivityAt = clock.now();
+    ({ breaker: this.breaker, probe: this.probe, logger: this.logger, clock: this.clock } = deps);
+    this.timers = deps.timers ?? realTimers;
+    this.observer = deps.observer ?? noObserver;
+    this.lastActivityAt = this.clock.now();
   }
 
   get lastProbe(): LastProbe | undefined {
@@ -142,6 +161,7 @@ export class ProbeLoop {
       this.runProbe(admission.ticket, startedAt);
       return;
     }
+    this.observer.callRejected('probe', admission.state);
     if (admission.state === 'open' && kind === 'interval') {
       const retryInSeconds = Number(formatSeconds(admission.retryAfterMs));
       this.logger.info(`probe skipped: circuit open, trial in ${retryInSeconds} s`, {
@@ -162,6 +182,7 @@ export class ProbeLoop {
       .catch((error: unknown) => {
         // a probe never throws; if one does, it is a bug of ours, not an upstream fault
         this.breaker.release(ticket);
+        this.observer.callEnded('probe', 'aborted');
         this.logger.error(`probe crashed: ${String(error)}`, { event: 'error' });
       })
       .finally(() => {
@@ -175,11 +196,14 @@ export class ProbeLoop {
   private settle(ticket: Ticket, result: ProbeResult): void {
     if (result.kind === 'aborted') {
       this.breaker.release(ticket);
+      this.observer.callEnded('probe', 'aborted');
       return;
     }
     this.last = { at: new Date().toISOString(), result };
+    const late = !this.breaker.isCurrent(ticket);
+    this.observer.callEnded('probe', late ? 'late' : result.kind, result.latencyMs / 1000);
     const outcome: Outcome = result.kind === 'success' ? { ok: true } : { ok: false, reason: result.reason };
-    if (!this.breaker.isCurrent(ticket)) {
+    if (late) {
       this.breaker.record(ticket, outcome);
       this.logger.info(`probe result ignored: ${describe(result)}; the circuit changed state while it was in flight`, {
         event: 'late',

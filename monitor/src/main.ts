@@ -47,10 +47,8 @@ function main(): void {
   );
   breaker.onTransition((transition) => logTransition(logger, transition));
   const metrics = createMetrics(breaker, { defaultMetrics: true });
-  const probe = metrics.instrumentProbe(
-    createProbe({ url: config.probeUrl, timeoutMs: config.requestTimeoutMs, acceptClientErrors: config.acceptClientErrors }),
-  );
-  const loop = new ProbeLoop(breaker, probe, config, logger, clock);
+  const probe = createProbe({ url: config.probeUrl, timeoutMs: config.requestTimeoutMs, acceptClientErrors: config.acceptClientErrors });
+  const loop = new ProbeLoop({ breaker, probe, logger, clock, observer: metrics }, config);
   const servers: { variable: string; name: string; port: number; handle: ServerHandle }[] = [];
   if (config.adminPort !== 0) {
     servers.push({

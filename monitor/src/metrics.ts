@@ -4,7 +4,6 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CircuitBreaker, State, Transition } from './breaker';
-import type { Probe } from './probe';
 
 export type CallSource = 'probe' | 'proxy';
 
@@ -172,25 +171,6 @@ export class Metrics implements CallObserver {
   /** Call counts by source and outcome, for /status. */
   callTotals(): CallTotals {
     return { probe: { ...this.totals.probe }, proxy: { ...this.totals.proxy } };
-  }
-
-  /**
-   * Wraps the loop's probe so its results are counted. A result is late when the breaker changed
-   * state while the probe was in flight: the loop takes its ticket just before it calls the probe
-   * and records the result right after, so no transition can fall in between.
-   */
-  instrumentProbe(probe: Probe): Probe {
-    return async (signal) => {
-      const transitionsAtStart = this.transitionsSeen;
-      const result = await probe(signal);
-      if (result.kind === 'aborted') {
-        this.callEnded('probe', 'aborted');
-      } else {
-        const outcome = this.transitionsSeen !== transitionsAtStart ? 'late' : result.kind;
-        this.callEnded('probe', outcome, result.latencyMs / 1000);
-      }
-      return result;
-    };
   }
 
   /** Prometheus text exposition of every metric in this registry. */

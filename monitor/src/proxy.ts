@@ -427,10 +427,8 @@ class GuardedProxy {
     // logged before it is recorded, so its line comes before the transition it may cause
     const before = this.breaker.snapshot();
     const count = ticket.trial ? 'trial failed' : `${before.consecutiveFailures + 1} consecutive failures`;
-    // LogEvent has no proxy member (logger.ts): 'error' with source=proxy marks these lines
     this.logger.warn(`proxy call failed: ${describe(res, failure, seconds)} (${count})`, {
-      event: 'error',
-      source: 'proxy',
+      event: 'proxy',
       state: before.state,
       reason: failure,
       latencyMs: Math.round(seconds * 1000),
@@ -457,8 +455,7 @@ class GuardedProxy {
   /** The client, not the upstream, is holding the call up: 408, and no outcome. */
   clientTooSlow(res: ProxyResponse): void {
     this.logger.debug(`proxy call abandoned: ${res.req.method ?? '?'} ${res.req.url ?? '?'}: the client did not send its body in time`, {
-      event: 'error',
-      source: 'proxy',
+      event: 'proxy',
     });
     this.endWithoutOutcome(res, CLIENT_TOO_SLOW);
   }

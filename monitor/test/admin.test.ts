@@ -74,7 +74,7 @@ async function rig(env: Record<string, string> = {}): Promise<Rig> {
   const timers = new ManualTimers();
   const state = { probeAnswer: { kind: 'success', status: 200, latencyMs: 3 } as ProbeResult, wall: WALL_START };
   const probe: Probe = () => Promise.resolve(state.probeAnswer);
-  const loop = new ProbeLoop(breaker, metrics.instrumentProbe(probe), config, logger, clock, timers);
+  const loop = new ProbeLoop({ breaker, probe, logger, clock, timers, observer: metrics }, config);
   cleanups.push(() => loop.stop());
   const admin = createAdmin({ breaker, loop, metrics, config, logger, clock, wallClock: () => state.wall });
   const { port } = await admin.listen(0, '127.0.0.1');

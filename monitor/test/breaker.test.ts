@@ -216,6 +216,31 @@ describe('counters and late results', () => {
   });
 });
 
+describe('tickets', () => {
+  it('count once: a second record or release of the same ticket changes nothing', () => {
+    const { breaker, clock } = setup({ halfOpenMaxCalls: 1 });
+    openIt(breaker);
+    clock.advance(10_000);
+    const trial = acquire(breaker);
+    breaker.release(trial);
+    breaker.release(trial);
+    expect(breaker.snapshot().trialsInFlight).toBe(0);
+    acquire(breaker);
+    expect(breaker.tryAcquire().admitted).toBe(false);
+    const closedSetup = setup();
+    const ticket = acquire(closedSetup.breaker);
+    expect(closedSetup.breaker.record(ticket, fail)).toBe('counted');
+    expect(closedSetup.breaker.record(ticket, fail)).toBe('late');
+    expect(closedSetup.breaker.snapshot().consecutiveFailures).toBe(1);
+  });
+
+  it('a ticket the breaker did not issue is ignored', () => {
+    const { breaker } = setup();
+    expect(breaker.record({ epoch: 0, trial: false }, fail)).toBe('late');
+    expect(breaker.snapshot().consecutiveFailures).toBe(0);
+  });
+});
+
 describe('listeners and options', () => {
   it('stops notifying a listener that unsubscribed', () => {
     const { breaker } = setup();

@@ -46,7 +46,7 @@ function setup(probe: ScriptedProbe, overrides: Partial<BreakerOptions & LoopOpt
   const logger = new RecordingLogger();
   const breaker = new CircuitBreaker(settings, clock);
   breaker.onTransition((transition) => logTransition(logger, transition));
-  const loop = new ProbeLoop(breaker, probe.probe, settings, logger, clock);
+  const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock }, settings);
   return { breaker, loop, logger };
 }
 
@@ -212,6 +212,46 @@ it('stop aborts the probe in flight and frees its trial slot', async () => {
   await jest.advanceTimersByTimeAsync(100_000);
   expect(probe.calls).toHaveLength(1);
   expect(breaker.snapshot()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+});
+
+it('reports every probe to its observer: success, failure, skipped while open, late and aborted', async () => {
+  const seen: string[] = [];
+  const observer = {
+    callEnded: (source: string, outcome: string, seconds?: number) => seen.push(`${source} ${outcome} ${seconds ?? '-'}`),
+    callRejected: (source: string, state: string) => seen.push(`${source} rejected ${state}`),
+  };
+  const probe = new ScriptedProbe(() => ok200);
+  const logger = new RecordingLogger();
+  const breaker = new CircuitBreaker({ errorThreshold: 1, successThreshold: 1, openWindowMs: 5_000, halfOpenMaxCalls: 1 }, clock);
+  const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock, observer }, { probeIntervalMs: 3_000, errorThreshold: 1, successThreshold: 1 });
+  loop.start();
+  await jest.advanceTimersByTimeAsync(10); // probe 1: success
+  probe.next = () => refused;
+  await jest.advanceTimersByTimeAsync(3_000); // probe 2: failure, opens until 8001
+  await jest.advanceTimersByTimeAsync(3_000); // tick at 6000: skipped while open
+  probe.durationMs = 10_000;
+  await jest.advanceTimersByTimeAsync(2_100); // trial at 8001, in flight
+  const admission = breaker.tryAcquire();
+  expect(admission.admitted).toBe(false); // the loop holds the only trial slot
+  await loop.stop(); // aborts it
+  expect(seen).toEqual(['probe success 0.001', 'probe failure 0.001', 'probe rejected open', 'probe aborted -']);
+});
+
+it('reports a probe that ended after its state as late', async () => {
+  const seen: string[] = [];
+  const observer = { callEnded: (_s: string, outcome: string) => seen.push(outcome), callRejected: () => undefined };
+  const probe = new ScriptedProbe(() => ok200, 500);
+  const logger = new RecordingLogger();
+  const breaker = new CircuitBreaker({ errorThreshold: 1, successThreshold: 1, openWindowMs: 5_000, halfOpenMaxCalls: 1 }, clock);
+  const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock, observer }, { probeIntervalMs: 3_000, errorThreshold: 1, successThreshold: 1 });
+  loop.start();
+  await jest.advanceTimersByTimeAsync(100);
+  const admission = breaker.tryAcquire();
+  if (!admission.admitted) throw new Error('expected a ticket');
+  breaker.record(admission.ticket, { ok: false, reason: 'HTTP 502' });
+  await jest.advanceTimersByTimeAsync(500);
+  expect(seen).toEqual(['late']);
+  await loop.stop();
 });
 
 it('keeps the last probe for /status', async () => {

@@ -4,7 +4,6 @@
 import { register as globalRegistry } from 'prom-client';
 import { CircuitBreaker, type BreakerOptions } from '../src/breaker';
 import { Metrics } from '../src/metrics';
-import type { ProbeResult } from '../src/probe';
 import { FakeClock } from './support/fake-clock';
 import { parsePrometheus, sampleValue, type Sample } from './support/prometheus-text';
 
@@ -97,37 +96,6 @@ it('counts call outcomes by source, rejections by state, and observes latency in
   samples = await scrape(metrics);
   expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(3);
   expect(metrics.callTotals().proxy).toEqual({ success: 3, failure: 1, late: 0, rejected: 3, aborted: 1 });
-});
-
-describe('the instrumented probe', () => {
-  const answering = (result: ProbeResult) => () => Promise.resolve(result);
-
-  it('counts successes, failures and aborted probes, with their latency', async () => {
-    const { metrics } = setup();
-    const signal = new AbortController().signal;
-    await metrics.instrumentProbe(answering({ kind: 'success', status: 200, latencyMs: 3 }))(signal);
-    await metrics.instrumentProbe(answering({ kind: 'failure', reason: 'ECONNREFUSED', latencyMs: 1 }))(signal);
-    const aborted = await metrics.instrumentProbe(answering({ kind: 'aborted', latencyMs: 5 }))(signal);
-    expect(aborted).toEqual({ kind: 'aborted', latencyMs: 5 });
-    const samples = await scrape(metrics);
-    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'probe', outcome: 'success' })).toBe(1);
-    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'probe', outcome: 'failure' })).toBe(1);
-    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'probe', outcome: 'aborted' })).toBe(1);
-    expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_count', { source: 'probe' })).toBe(2);
-    expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_sum', { source: 'probe' })).toBeCloseTo(0.004, 6);
-  });
-
-  it('counts a probe as late when the circuit changed state while it was in flight', async () => {
-    const { breaker, metrics } = setup();
-    let finish: (result: ProbeResult) => void = () => undefined;
-    const probe = metrics.instrumentProbe(() => new Promise<ProbeResult>((resolve) => (finish = resolve)));
-    const pending = probe(new AbortController().signal);
-    fail(breaker);
-    fail(breaker);
-    finish({ kind: 'success', status: 200, latencyMs: 4 });
-    await pending;
-    expect(metrics.callTotals().probe).toMatchObject({ late: 1, success: 0 });
-  });
 });
 
 it('each Metrics has its own registry; the global one stays empty', async () => {

@@ -518,8 +518,11 @@ describe('upstream faults', () => {
     // the real probe loop, its timer run by hand
     const pending: (() => void)[] = [];
     const timers: Timers = { setTimeout: (callback) => pending.push(callback), clearTimeout: () => undefined };
-    const probe = metrics.instrumentProbe(createProbe({ url: `${upstream.url}/`, timeoutMs: 2_000, acceptClientErrors: false }));
-    const loop = new ProbeLoop(breaker, probe, { probeIntervalMs: 2_000, errorThreshold: 3, successThreshold: 3 }, logger, new FakeClock(), timers);
+    const probe = createProbe({ url: `${upstream.url}/`, timeoutMs: 2_000, acceptClientErrors: false });
+    const loop = new ProbeLoop(
+      { breaker, probe, logger, clock: new FakeClock(), timers, observer: metrics },
+      { probeIntervalMs: 2_000, errorThreshold: 3, successThreshold: 3 },
+    );
     cleanups.push(() => loop.stop());
     loop.start();
     pending.shift()!();
