@@ -128,6 +128,10 @@ it('while open, the guarded proxy answers 503 in under 50 ms without calling ngi
   const before = current.monitor.lines.length;
   await current.nginx.stop();
   await current.monitor.waitForLine(/Circuit changed from closed to open/, 10_000, before);
+  // nginx back up, circuit still open for 30 s: a request that got through would show in its access log
+  await current.nginx.start();
+  const accessLog = () => readFileSync(current.nginx.accessLogPath, 'utf8').split('\n').filter((line) => line && !line.includes('/nginx-health'));
+  const requestsBefore = accessLog().length;
   const timings: number[] = [];
   for (let i = 0; i < 20; i += 1) {
     const started = performance.now();
@@ -137,6 +141,7 @@ it('while open, the guarded proxy answers 503 in under 50 ms without calling ngi
     expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(await response.json()).toMatchObject({ state: 'open' });
   }
+  expect(accessLog()).toHaveLength(requestsBefore);
   timings.sort((a, b) => a - b);
   expect(timings[Math.floor(timings.length / 2)]).toBeLessThan(50);
   expect(timings.at(-1)).toBeLessThan(50);
