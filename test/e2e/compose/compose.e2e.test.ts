@@ -78,6 +78,11 @@ afterAll(() => {
   }
 });
 
+it('docker-compose config -q accepts the compose file as users run it', () => {
+  // the infra suite runs this only where docker-compose is installed; here it always is
+  expect(() => execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, env, stdio: 'pipe' })).not.toThrow();
+});
+
 it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open -> half_open -> closed', async () => {
   const t0 = Date.now();
   compose('up', '-d', '--build');
