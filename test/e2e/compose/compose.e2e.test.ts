@@ -15,8 +15,8 @@ import path from 'node:path';
 const ROOT = path.resolve(__dirname, '../../..');
 const LAB = path.join(ROOT, 'test/docker/lab.sh');
 const PROJECT = 'cbdemo-e2e';
-/** The last run's monitor log, for the README's walkthrough. */
-const LOG_COPY = path.join(ROOT, 'test/e2e/compose/last-run.monitor.log');
+/** The last run's monitor log, /status while open and /metrics at the end, for the README. */
+const LAST_RUN = (name: string) => path.join(ROOT, `test/e2e/compose/last-run.${name}`);
 
 jest.setTimeout(15 * 60_000);
 
@@ -70,7 +70,7 @@ beforeAll(() => {
 afterAll(() => {
   try {
     if (started) {
-      writeFileSync(LOG_COPY, `${monitorLog().join('\n')}\n`);
+      writeFileSync(LAST_RUN('monitor.log'), `${monitorLog().join('\n')}\n`);
       compose('down', '-v', '--remove-orphans');
     }
   } finally {
@@ -103,12 +103,19 @@ it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open 
   const shortCircuit = await fetch('http://127.0.0.1:8080/');
   expect(shortCircuit.status).toBe(503);
   expect(Number(shortCircuit.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  const status = await (await fetch('http://127.0.0.1:8081/status')).text();
+  expect(JSON.parse(status)).toMatchObject({ state: 'open' });
+  writeFileSync(LAST_RUN('status.json'), status);
 
   const beforeStart = monitorLog().length;
   compose('start', 'nginx');
   await waitForLog(/ info Circuit changed from open to half_open /, 30_000, beforeStart);
   await waitForLog(/ info Circuit changed from half_open to closed \(3 consecutive trial successes\)$/, 60_000, beforeStart);
   expect((await fetch('http://127.0.0.1:8080/')).status).toBe(200);
+  const metrics = await (await fetch('http://127.0.0.1:8081/metrics')).text();
+  expect(metrics).toMatch(/^circuit_breaker_transitions_total\{from="half_open",to="closed"\} 1$/m);
+  expect(metrics).toMatch(/^circuit_breaker_state\{state="closed"\} 1$/m);
+  writeFileSync(LAST_RUN('metrics.txt'), metrics);
 
   process.stdout.write(`compose e2e: up -d --build took ${upSeconds.toFixed(1)} s, whole scenario ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 });
