@@ -132,8 +132,8 @@ export class ProbeLoop {
     this.dueAt = Infinity;
   }
 
-  /** Schedules the tick after a probe (or a skip) that began at `startedAt`. */
-  private scheduleNext(startedAt: number): void {
+  /** Schedules the tick after a probe (its ticket given) or a skip that began at `startedAt`. */
+  private scheduleNext(startedAt: number, ticket?: Ticket): void {
     if (!this.running) return;
     const state = this.breaker.state; // moves open -> half_open when the window has ended
     const nextInterval = Math.max(0, startedAt + this.options.probeIntervalMs - this.clock.now());
@@ -142,8 +142,9 @@ export class ProbeLoop {
       // a skip line just before the window ends says nothing: wait for the window instead
       if (windowEndsIn <= nextInterval + WINDOW_SLACK_MS) this.schedule(windowEndsIn, 'window');
       else this.schedule(nextInterval, 'interval');
-    } else if (state === 'half_open' && this.breaker.snapshot().since > startedAt) {
-      // the window ended while this probe was in flight (a late one): the trial is due now
+    } else if (state === 'half_open' && (ticket ? !this.breaker.isCurrent(ticket) : this.breaker.snapshot().since > startedAt)) {
+      // the window ended after this tick began (a late probe, or a skip just before the end):
+      // the trial is due now, not an interval later
       this.schedule(0, 'interval');
     } else {
       this.schedule(nextInterval, 'interval');
@@ -188,7 +189,7 @@ export class ProbeLoop {
       .finally(() => {
         this.inFlight = undefined;
         this.lastActivityAt = this.clock.now();
-        this.scheduleNext(startedAt);
+        this.scheduleNext(startedAt, ticket);
       });
     this.inFlight = { controller, done };
   }

@@ -128,6 +128,25 @@ it('closes after SUCCESS_THRESHOLD successful trials', async () => {
   await loop.stop();
 });
 
+it('spaces trials by PROBE_INTERVAL on a clock that moves during a tick, as a real one does', async () => {
+  let reads = 0;
+  const creeping: Clock = { now: () => jest.now() + (reads += 1) * 0.001 };
+  const probe = new ScriptedProbe(() => refused);
+  const logger = new RecordingLogger();
+  const settings = { errorThreshold: 3, successThreshold: 3, openWindowMs: 10_000, halfOpenMaxCalls: 1, probeIntervalMs: 3_000 };
+  const breaker = new CircuitBreaker(settings, creeping);
+  const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock: creeping }, settings);
+  loop.start();
+  await jest.advanceTimersByTimeAsync(16_000);
+  probe.next = () => ok200;
+  await jest.advanceTimersByTimeAsync(7_000);
+  const trials = probe.calls.slice(3);
+  expect(trials).toHaveLength(3);
+  const gaps = trials.slice(1).map((at, i) => Math.round((at - trials[i]!) / 10) * 10);
+  expect(gaps).toEqual([3_000, 3_000]);
+  await loop.stop();
+});
+
 it('reopens for a fresh window when the trial fails', async () => {
   const probe = new ScriptedProbe(() => refused);
   const { loop, breaker, logger } = setup(probe);
