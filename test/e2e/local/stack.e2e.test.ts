@@ -67,7 +67,10 @@ it('nginx stopped like docker does (SIGQUIT): opens after ERROR_THRESHOLD failur
   const closedLine = await current.monitor.waitForLine(/ info Circuit changed from half_open to closed \(2 consecutive trial successes\)$/, 5_000, restart);
   const recovery = linesFrom(current, restart);
   const closedAt = recovery.indexOf(closedLine);
-  expect(recovery.slice(0, closedAt).filter((line) => / info probe ok: HTTP 200 in \d+ ms \(trial \d\/2\)$/.test(line))).toHaveLength(2);
+  const trials = recovery.slice(0, closedAt).filter((line) => / info probe ok: HTTP 200 in \d+ ms \(trial \d\/2\)$/.test(line));
+  expect(trials).toHaveLength(2);
+  // trials are spaced by PROBE_INTERVAL (0.2 s), not sent back to back
+  expect(lineTime(trials[1]!) - lineTime(trials[0]!)).toBeGreaterThanOrEqual(150);
 });
 
 it('upstream fault switch to 500: opens with reason HTTP 500, nginx sees no request while open, recovers when switched back', async () => {
