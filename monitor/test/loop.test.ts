@@ -41,6 +41,13 @@ class ScriptedProbe {
   };
 }
 
+/** A call from elsewhere (the proxy) that fails: with ERROR_THRESHOLD=1 it opens the circuit. */
+function failFromOutside(breaker: CircuitBreaker): void {
+  const admission = breaker.tryAcquire();
+  if (!admission.admitted) throw new Error('expected a ticket');
+  breaker.record(admission.ticket, { ok: false, reason: 'HTTP 502' });
+}
+
 function setup(probe: ScriptedProbe, overrides: Partial<BreakerOptions & LoopOptions> = {}) {
   const settings = { errorThreshold: 3, successThreshold: 3, openWindowMs: 10_000, halfOpenMaxCalls: 1, probeIntervalMs: 3_000, ...overrides };
   const logger = new RecordingLogger();
@@ -183,9 +190,7 @@ it('wakes for the window end when something else opened the circuit meanwhile', 
   loop.start();
   await jest.advanceTimersByTimeAsync(100);
   // a proxied call fails and trips the breaker while the loop waits out its interval
-  const admission = breaker.tryAcquire();
-  if (!admission.admitted) throw new Error('expected a ticket');
-  breaker.record(admission.ticket, { ok: false, reason: 'HTTP 502' });
+  failFromOutside(breaker);
   await jest.advanceTimersByTimeAsync(1_050);
   expect(probe.calls).toEqual([0, expect.any(Number)]);
   expect(probe.calls[1]).toBeGreaterThanOrEqual(1_100);
@@ -198,9 +203,7 @@ it('sends the trial at once when the window ended while a late probe was in flig
   const { loop, breaker } = setup(probe, { probeIntervalMs: 5_000, openWindowMs: 1_000, errorThreshold: 1 });
   loop.start();
   await jest.advanceTimersByTimeAsync(100);
-  const admission = breaker.tryAcquire();
-  if (!admission.admitted) throw new Error('expected a ticket');
-  breaker.record(admission.ticket, { ok: false, reason: 'HTTP 502' });
+  failFromOutside(breaker);
   // the window ends at 1100 while the first probe (0 -> 3000) is still in flight
   await jest.advanceTimersByTimeAsync(3_000);
   expect(probe.calls).toEqual([0, 3_001]);
@@ -212,9 +215,7 @@ it('ignores a probe result that arrives after its state ended', async () => {
   const { loop, breaker, logger } = setup(probe, { errorThreshold: 1 });
   loop.start();
   await jest.advanceTimersByTimeAsync(100);
-  const admission = breaker.tryAcquire();
-  if (!admission.admitted) throw new Error('expected a ticket');
-  breaker.record(admission.ticket, { ok: false, reason: 'HTTP 502' });
+  failFromOutside(breaker);
   await jest.advanceTimersByTimeAsync(500);
   expect(breaker.state).toBe('open');
   expect(logger.lines.at(-1)).toMatchObject({ msg: expect.stringMatching(/^probe result ignored: HTTP 200/), fields: { event: 'late' } });
@@ -265,9 +266,7 @@ it('reports a probe that ended after its state as late', async () => {
   const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock, observer }, { probeIntervalMs: 3_000, errorThreshold: 1, successThreshold: 1 });
   loop.start();
   await jest.advanceTimersByTimeAsync(100);
-  const admission = breaker.tryAcquire();
-  if (!admission.admitted) throw new Error('expected a ticket');
-  breaker.record(admission.ticket, { ok: false, reason: 'HTTP 502' });
+  failFromOutside(breaker);
   await jest.advanceTimersByTimeAsync(500);
   expect(seen).toEqual(['late']);
   await loop.stop();
