@@ -116,27 +116,23 @@ export class CircuitBreaker {
    * Moves open -> half_open when the window has ended. The breaker has no timers: the shell
    * calls this (directly or through any other method) when it knows the window is over.
    */
-  advance(): void {
-    if (this.current === 'open' && this.msUntilTrial() === 0) {
+  advance(now?: number): void {
+    if (this.current === 'open' && this.msUntilTrial(now ?? this.clock.now()) === 0) {
       this.transition('half_open', { kind: 'window_elapsed' });
     }
   }
 
   /** Asks to start a call. Never queues: either a ticket now, or a rejection now. */
   tryAcquire(): Admission {
-    this.advance();
-    switch (this.current) {
-      case 'closed':
-        return { admitted: true, ticket: this.issue(false) };
-      case 'open':
-        return { admitted: false, state: 'open', retryAfterMs: this.msUntilTrial() };
-      case 'half_open':
-        if (this.trialsInFlight >= this.options.halfOpenMaxCalls) {
-          return { admitted: false, state: 'half_open', retryAfterMs: 0 };
-        }
-        this.trialsInFlight += 1;
-        return { admitted: true, ticket: this.issue(true) };
-    }
+    if (this.current === 'closed') return { admitted: true, ticket: this.issue(false) };
+    // one clock read per call: it is most of what a rejection costs
+    const now = this.clock.now();
+    this.advance(now);
+    if (this.current === 'open') return { admitted: false, state: 'open', retryAfterMs: this.msUntilTrial(now) };
+    // half_open (advance only ever moves open -> half_open)
+    if (this.trialsInFlight >= this.options.halfOpenMaxCalls) return { admitted: false, state: 'half_open', retryAfterMs: 0 };
+    this.trialsInFlight += 1;
+    return { admitted: true, ticket: this.issue(true) };
   }
 
   /** Whether a ticket still belongs to the current state (its result would be counted). */
@@ -192,9 +188,9 @@ export class CircuitBreaker {
   }
 
   /** While open: ms until a trial is admitted (0 once the window has ended); otherwise 0. */
-  msUntilTrial(): number {
+  msUntilTrial(now: number = this.clock.now()): number {
     if (this.current !== 'open') return 0;
-    return Math.max(0, this.since + this.options.openWindowMs - this.clock.now());
+    return Math.max(0, this.since + this.options.openWindowMs - now);
   }
 
   private issue(trial: boolean): IssuedTicket {
