@@ -1,0 +1,241 @@
+/**
+ * One measurement of part 1 in a fresh process: one library, one path, one mode.
+ *
+ *   node breaker-worker.js <library> <path> <mode> <time|heap>
+ *
+ * Prints one JSON line: `{ nsPerCall, calls }` for time, `{ bytesPerCall, calls, gcDuring }` for
+ * heap (run with --expose-gc and a young generation big enough that no GC runs while measuring).
+ */
+import { PerformanceObserver } from 'node:perf_hooks';
+import { circuitBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel';
+import Opossum from 'opossum';
+import { CircuitBreaker, type Admission, type Outcome, type Ticket } from '../monitor/src/breaker';
+import { monotonicClock } from '../monitor/src/clock';
+
+export const LIBRARIES = ['bare', 'ours', 'ours-core', 'opossum-default', 'opossum-tuned', 'opossum-lean', 'cockatiel'] as const;
+export const PATHS = ['success', 'failure', 'open'] as const;
+export const MODES = ['sequential', 'concurrent'] as const;
+export type Library = (typeof LIBRARIES)[number];
+export type CallPath = (typeof PATHS)[number];
+export type Mode = (typeof MODES)[number];
+
+export interface TimeSample {
+  readonly nsPerCall: number;
+  readonly calls: number;
+}
+export interface HeapSample {
+  readonly bytesPerCall: number;
+  readonly calls: number;
+  /** garbage collections seen while measuring: must be 0 for the figure to mean anything */
+  readonly gcDuring: number;
+}
+
+/** Calls in flight at once in the concurrent mode. */
+export const IN_FLIGHT = 1000;
+
+type Run = () => Promise<unknown>;
+/** What is measured: an async call (every library) or a synchronous one (ours-core); `check` names the state. */
+type Subject = { readonly check: () => string } & ({ readonly run: Run } | { readonly sync: () => void });
+/** Makes `calls` calls, sequentially or IN_FLIGHT at a time. */
+type Driver = (calls: number) => Promise<void>;
+
+const HOUR_MS = 3_600_000;
+/** A threshold no run reaches: the failure path must stay closed. */
+const NEVER = Number.MAX_SAFE_INTEGER;
+/** Thresholds used where the circuit is meant to open (or never sees a failure). */
+const TRIP_AFTER = 3;
+const VALUE = { answer: 42 };
+// created once: the benchmark measures the breakers, not Error construction in the protected call
+const ERROR = new Error('upstream failed');
+const succeed = (): Promise<typeof VALUE> => Promise.resolve(VALUE);
+const fail = (): Promise<never> => Promise.reject(ERROR);
+const noop = (): undefined => undefined;
+
+const OK: Outcome = { ok: true };
+type Rejection = Extract<Admission, { admitted: false }>;
+
+/** The execute the shell writes around our state machine: a rejection is a value, never a throw. */
+function guard(breaker: CircuitBreaker) {
+  return async <T>(fn: () => Promise<T>): Promise<T | Rejection> => {
+    const admission = breaker.tryAcquire();
+    if (!admission.admitted) return admission;
+    try {
+      const value = await fn();
+      breaker.record(admission.ticket, OK);
+      return value;
+    } catch (error) {
+      breaker.record(admission.ticket, { ok: false, reason: error instanceof Error ? error.message : String(error) });
+      throw error;
+    }
+  };
+}
+
+/**
+ * Builds the call to measure, with the library already in the state the path needs. `ours-core` is
+ * the state machine alone, synchronous (tryAcquire + record, no promise): it splits our figure
+ * into the breaker's own cost and the cost of the async wrapper.
+ */
+async function setup(library: Library, path: CallPath): Promise<Subject> {
+  const action = path === 'success' ? succeed : fail;
+  switch (library) {
+    case 'bare':
+      // the open path's reference is a bare await of a resolved promise
+      return { run: path === 'failure' ? () => fail().catch(noop) : succeed, check: () => 'no breaker' };
+    case 'ours': {
+      const breaker = new CircuitBreaker(
+        { errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 },
+        monotonicClock,
+      );
+      const execute = guard(breaker);
+      if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) await execute(fail).catch(noop);
+      return {
+        run: path === 'failure' ? () => execute(fail).catch(noop) : () => execute(action),
+        check: () => breaker.state,
+      };
+    }
+    case 'ours-core': {
+      const breaker = new CircuitBreaker(
+        { errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 },
+        monotonicClock,
+      );
+      const failed: Outcome = { ok: false, reason: ERROR.message };
+      const outcome = path === 'success' ? OK : failed;
+      const sync = (): void => {
+        const admission = breaker.tryAcquire();
+        if (admission.admitted) breaker.record(admission.ticket, outcome);
+      };
+      if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) breaker.record((breaker.tryAcquire() as { ticket: Ticket }).ticket, failed);
+      return { sync, check: () => breaker.state };
+    }
+    case 'opossum-default':
+    case 'opossum-tuned':
+    case 'opossum-lean': {
+      const options: Opossum.Options = {
+        ...(library === 'opossum-tuned' ? { timeout: false as const } : {}),
+        // the knob behind opossum's failure cost: every failure sorts the window's latencies
+        ...(library === 'opossum-lean' ? { timeout: false as const, rollingPercentilesEnabled: false } : {}),
+        ...(path === 'failure' ? { volumeThreshold: NEVER } : {}),
+        ...(path === 'open' ? { resetTimeout: HOUR_MS } : {}),
+      };
+      const breaker = new Opossum(action, options);
+      if (path === 'open') while (!breaker.opened) await breaker.fire().catch(noop);
+      return {
+        run: path === 'success' ? () => breaker.fire() : () => breaker.fire().catch(noop),
+        check: () => (breaker.opened ? 'open' : breaker.halfOpen ? 'half_open' : 'closed'),
+      };
+    }
+    case 'cockatiel': {
+      const policy = circuitBreaker(handleAll, {
+        halfOpenAfter: HOUR_MS,
+        breaker: new ConsecutiveBreaker(path === 'failure' ? NEVER : TRIP_AFTER),
+      });
+      if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) await policy.execute(fail).catch(noop);
+      return {
+        run: path === 'success' ? () => policy.execute(action) : () => policy.execute(action).catch(noop),
+        check: () => ['closed', 'open', 'half_open', 'isolated'][policy.state] ?? String(policy.state),
+      };
+    }
+  }
+}
+
+function driver(subject: Subject, mode: Mode): Driver {
+  if ('sync' in subject) {
+    const { sync } = subject;
+    return async (calls) => {
+      for (let i = 0; i < calls; i++) sync();
+    };
+  }
+  const { run } = subject;
+  if (mode === 'sequential') {
+    return async (calls) => {
+      for (let i = 0; i < calls; i++) await run();
+    };
+  }
+  const inFlight = new Array<Promise<unknown>>(IN_FLIGHT);
+  return async (calls) => {
+    for (let done = 0; done < calls; done += IN_FLIGHT) {
+      for (let i = 0; i < IN_FLIGHT; i++) inFlight[i] = run();
+      await Promise.all(inFlight);
+    }
+  };
+}
+
+const roundUp = (calls: number) => Math.max(IN_FLIGHT, Math.ceil(calls / IN_FLIGHT) * IN_FLIGHT);
+
+/** Runs for ~100 ms in doubling rounds (JIT, inline caches, pools); returns the last round's ns per call. */
+async function warmUp(drive: Driver): Promise<number> {
+  let calls = IN_FLIGHT;
+  let nsPerCall = 0;
+  const warmStart = performance.now();
+  while (performance.now() - warmStart < 100) {
+    const started = process.hrtime.bigint();
+    await drive(calls);
+    nsPerCall = Number(process.hrtime.bigint() - started) / calls;
+    calls = Math.min(calls * 2, 1_000_000);
+  }
+  return nsPerCall;
+}
+
+/** Times one run sized to take ~200 ms after the warm-up. */
+async function measureTime(drive: Driver): Promise<TimeSample> {
+  const calls = roundUp(Math.min(5_000_000, 200e6 / (await warmUp(drive))));
+  const started = process.hrtime.bigint();
+  await drive(calls);
+  return { nsPerCall: Number(process.hrtime.bigint() - started) / calls, calls };
+}
+
+/**
+ * heapUsed after N calls minus before, with a full GC before and none during: bytes allocated
+ * per call, garbage included. N is at most 10,000 and sized to ~200 ms; when a GC still runs
+ * during the calls, N shrinks, and a figure measured with a GC in between is a lower bound.
+ */
+async function measureHeap(drive: Driver): Promise<HeapSample> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const gcTimes: number[] = [];
+  const observer = new PerformanceObserver((list) => gcTimes.push(...list.getEntries().map((entry) => entry.startTime)));
+  observer.observe({ entryTypes: ['gc'] });
+  let calls = roundUp(Math.min(10_000, 200e6 / (await warmUp(drive))));
+  for (;;) {
+    gc();
+    gc();
+    const from = performance.now();
+    const before = process.memoryUsage().heapUsed;
+    await drive(calls);
+    const after = process.memoryUsage().heapUsed;
+    const to = performance.now();
+    // gc entries are delivered some time after the collection, not on the next turn
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const gcDuring = gcTimes.filter((time) => time >= from && time <= to).length;
+    if (gcDuring === 0 || calls <= IN_FLIGHT) {
+      observer.disconnect();
+      return { bytesPerCall: (after - before) / calls, calls, gcDuring };
+    }
+    calls = roundUp(calls / 4);
+  }
+}
+
+async function main(): Promise<void> {
+  const [library, path, mode, measure] = process.argv.slice(2) as [Library, CallPath, Mode, 'time' | 'heap'];
+  if (!LIBRARIES.includes(library) || !PATHS.includes(path) || !MODES.includes(mode) || !['time', 'heap'].includes(measure)) {
+    throw new Error(`usage: breaker-worker <${LIBRARIES.join('|')}> <${PATHS.join('|')}> <${MODES.join('|')}> <time|heap>`);
+  }
+  if (library === 'ours-core' && mode === 'concurrent') throw new Error('ours-core is synchronous: sequential only');
+  const subject = await setup(library, path);
+  const { check } = subject;
+  const expected = path === 'open' ? 'open' : library === 'bare' ? 'no breaker' : 'closed';
+  if (library !== 'bare' && check() !== expected) throw new Error(`${library} ${path}: state ${check()} before measuring, expected ${expected}`);
+  const drive = driver(subject, mode);
+  const sample = measure === 'time' ? await measureTime(drive) : await measureHeap(drive);
+  if (library !== 'bare' && check() !== expected) throw new Error(`${library} ${path}: state ${check()} after measuring, expected ${expected}`);
+  process.stdout.write(`${JSON.stringify(sample)}\n`);
+  // opossum's timers (rolling buckets, reset) would keep the process alive
+  process.exit(0);
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}

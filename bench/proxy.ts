@@ -1,0 +1,380 @@
+/**
+ * Part 2: the guarded proxy's throughput and latency, against nginx and a minimal pass-through
+ * proxy in front of the same upstream, and its 503s while the circuit is open.
+ *
+ * Processes: a trivial JSON upstream (bench/support/json-server.ts), nginx from the project's
+ * template (test/support/nginx.ts), the pass-through (bench/passthrough-proxy.ts) and the real
+ * built monitor (`node monitor/dist/main.js`, HTTP_CLIENT = the upstream). autocannon runs in this
+ * process; latencies come from its per-response hrtime figures (its own histogram keeps whole ms).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { createLocalNginx, freePort, type LocalNginx } from '../test/support/nginx';
+import { NodeProcess, sleep } from './support/children';
+import { compileForChild } from './support/compile';
+import { commandFor, machine, publish, ROOT, type PartResult, type Table, type TargetResult } from './support/results';
+import { fixed, percentileOfSorted, shuffle, summarize } from './support/stats';
+
+const ROUNDS = Number(process.env.BENCH_PROXY_ROUNDS ?? 3);
+const SECONDS = 3;
+/** Saturating load: enough connections to keep every proxy busy on two cores. */
+const LOAD_CONNECTIONS = 32;
+/**
+ * Latency runs: one connection, the next request as soon as the answer is in. Nothing queues, so
+ * the differences are each proxy's own work per request. (autocannon's rate option is no help: it
+ * sends each connection's quota for the second back to back, then idles.)
+ */
+const LATENCY_CONNECTIONS = 1;
+const MONITOR_MAIN = path.join(ROOT, 'monitor/dist/main.js');
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+type TargetName = 'direct' | 'nginx' | 'guarded' | 'passthrough';
+const LABELS: Record<TargetName, string> = {
+  direct: 'upstream directly (no proxy)',
+  nginx: 'nginx (project template)',
+  passthrough: 'minimal node:http pass-through',
+  guarded: "monitor's guarded proxy",
+};
+
+interface Target {
+  readonly name: TargetName;
+  readonly url: string;
+  /** the processes doing the proxying (and their children), for CPU per request */
+  readonly pids: () => number[];
+}
+
+interface Load {
+  readonly requestsPerSecond: number;
+  readonly statusCounts: Record<string, number>;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly maxMs: number;
+  /** CPU time of the proxying processes per answered request, µs */
+  readonly cpuUsPerRequest: number;
+}
+
+function cpuTicks(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process ended: its time no longer counts
+    }
+  }
+  return ticks;
+}
+
+function withChildren(pid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return [pid, ...(children === '' ? [] : children.split(/\s+/).map(Number))];
+  } catch {
+    return [pid];
+  }
+}
+
+/** One autocannon run, each connection sending its next request as soon as the answer is in. */
+function load(target: Target, seconds: number, connections: number): Promise<Load> {
+  const latencies: number[] = [];
+  const statusCounts: Record<string, number> = {};
+  const pids = target.pids();
+  const cpuBefore = cpuTicks(pids);
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      { url: target.url, connections, duration: seconds, pipelining: 1, timeout: 5 },
+      (error: unknown, result: autocannon.Result) => {
+        if (error) return reject(error instanceof Error ? error : new Error(String(error)));
+        const cpuSeconds = (cpuTicks(pids) - cpuBefore) / CLK_TCK;
+        const sorted = Float64Array.from(latencies).sort();
+        resolve({
+          requestsPerSecond: latencies.length / result.duration,
+          statusCounts,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          p50Ms: percentileOfSorted(sorted, 50),
+          p99Ms: percentileOfSorted(sorted, 99),
+          p999Ms: percentileOfSorted(sorted, 99.9),
+          maxMs: sorted[sorted.length - 1] ?? NaN,
+          cpuUsPerRequest: (cpuSeconds * 1e6) / Math.max(1, latencies.length),
+        });
+      },
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      latencies.push(responseTime);
+      statusCounts[statusCode] = (statusCounts[statusCode] ?? 0) + 1;
+    });
+  });
+}
+
+function autocannonVersion(): string {
+  return (JSON.parse(readFileSync(path.join(ROOT, 'node_modules/autocannon/package.json'), 'utf8')) as { version: string }).version;
+}
+
+async function answers(url: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+interface PhaseResults {
+  throughput: Record<string, Load[]>;
+  latency: Record<string, Load[]>;
+}
+
+async function measure(targets: readonly Target[], rounds: number, into: PhaseResults, label: string): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    process.stdout.write(`proxy: ${label} round ${round + 1}/${rounds}\n`);
+    for (const target of shuffle([...targets])) {
+      (into.throughput[target.name] ??= []).push(await load(target, SECONDS, LOAD_CONNECTIONS));
+      (into.latency[target.name] ??= []).push(await load(target, SECONDS, LATENCY_CONNECTIONS));
+    }
+  }
+}
+
+export async function runProxyBench(): Promise<PartResult> {
+  const started = Date.now();
+  const startedAt = new Date(started).toISOString();
+  const host = machine();
+  if (!existsSync(MONITOR_MAIN)) throw new Error('monitor/dist/main.js is missing: run `npm run build` first');
+  const serverJs = compileForChild('bench/support/json-server.ts');
+  const passthroughJs = compileForChild('bench/passthrough-proxy.ts');
+
+  const processes: NodeProcess[] = [];
+  let nginx: LocalNginx | undefined;
+  try {
+    const upstream = NodeProcess.start('upstream', [serverJs], { PORT: '0' });
+    processes.push(upstream);
+    const upstreamPort = Number(/listening (\d+)/.exec(await upstream.waitForLine(/listening \d+/))?.[1]);
+    const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+
+    nginx = await createLocalNginx({ upstream: `127.0.0.1:${upstreamPort}` });
+    await nginx.start();
+    const nginxPid = Number(readFileSync(path.join(nginx.prefix, 'nginx.pid'), 'utf8').trim());
+
+    const passthrough = NodeProcess.start('passthrough', [passthroughJs], { UPSTREAM: upstreamUrl, PORT: '0' });
+    processes.push(passthrough);
+    const passthroughPort = Number(/listening (\d+)/.exec(await passthrough.waitForLine(/listening \d+/))?.[1]);
+
+    const proxyPort = await freePort();
+    const monitor = NodeProcess.start('monitor', [MONITOR_MAIN], {
+      HTTP_CLIENT: `127.0.0.1:${upstreamPort}`,
+      PROXY_PORT: String(proxyPort),
+      ADMIN_PORT: String(await freePort()),
+      PROBE_INTERVAL: '0.5',
+      ERROR_THRESHOLD: '3',
+      TIME_WINDOW: '600',
+      LOG_LEVEL: 'warn',
+    });
+    processes.push(monitor);
+    const guardedUrl = `http://127.0.0.1:${proxyPort}/`;
+    await answers(guardedUrl);
+
+    const targets: Target[] = [
+      { name: 'direct', url: `${upstreamUrl}/`, pids: () => [] },
+      { name: 'nginx', url: `${nginx.url}/`, pids: () => withChildren(nginxPid) },
+      { name: 'passthrough', url: `http://127.0.0.1:${passthroughPort}/`, pids: () => [passthrough.pid] },
+      { name: 'guarded', url: guardedUrl, pids: () => [monitor.pid] },
+    ];
+    process.stdout.write('proxy: warm-up\n');
+    for (const target of targets) await load(target, 1, LOAD_CONNECTIONS);
+    const closed: PhaseResults = { throughput: {}, latency: {} };
+    await measure(targets, ROUNDS, closed, 'closed circuit');
+
+    const nginxErrors = nginx.errorLog().trim().split('\n').filter(Boolean);
+    // trip the breaker: the upstream goes away, the probes fail, the circuit opens
+    const beforeStop = monitor.lines.length;
+    await upstream.stop();
+    const openLine = await monitor.waitForLine(/Circuit changed from closed to open/, 10_000, beforeStop);
+    const check = await fetch(guardedUrl);
+    const openAnswer = { status: check.status, retryAfter: check.headers.get('retry-after'), body: await check.text() };
+    if (openAnswer.status !== 503) throw new Error(`the open circuit answered ${openAnswer.status}, not 503`);
+    const open: PhaseResults = { throughput: {}, latency: {} };
+    await measure([targets[3] as Target], ROUNDS, open, 'open circuit');
+    // what a client gets without a breaker when the upstream is down: one run each, for reference
+    const deadUpstream: PhaseResults = { throughput: {}, latency: {} };
+    await measure([targets[1] as Target, targets[2] as Target], 1, deadUpstream, 'upstream down, no breaker');
+
+    return report({ host, started, startedAt, closed, open, deadUpstream, openLine, openAnswer, nginxErrors });
+  } finally {
+    for (const child of processes.reverse()) await child.stop();
+    await nginx?.dispose();
+  }
+}
+
+interface ReportInput {
+  readonly host: PartResult['machine'];
+  readonly started: number;
+  readonly startedAt: string;
+  readonly closed: PhaseResults;
+  readonly open: PhaseResults;
+  readonly deadUpstream: PhaseResults;
+  readonly openLine: string;
+  readonly openAnswer: { status: number; retryAfter: string | null; body: string };
+  /** nginx's error log while the upstream was up */
+  readonly nginxErrors: readonly string[];
+}
+
+function report(input: ReportInput): PartResult {
+  const { closed, open, deadUpstream } = input;
+  const med = (loads: readonly Load[] | undefined, pick: (load: Load) => number) => summarize((loads ?? []).map(pick));
+  const range = (loads: readonly Load[] | undefined, pick: (load: Load) => number, decimals = 0) => {
+    const s = med(loads, pick);
+    return `${fixed(s.median, decimals)} (${fixed(s.min, decimals)}-${fixed(s.max, decimals)})`;
+  };
+  const statuses = (loads: readonly Load[] | undefined) => {
+    const totals: Record<string, number> = {};
+    let errors = 0;
+    for (const run of loads ?? []) {
+      for (const [status, count] of Object.entries(run.statusCounts)) totals[status] = (totals[status] ?? 0) + count;
+      errors += run.errors + run.timeouts;
+    }
+    return `${Object.entries(totals)
+      .map(([status, count]) => `${status}: ${count.toLocaleString('en-US')}`)
+      .join(', ')}${errors > 0 ? `; errors/timeouts: ${errors}` : ''}`;
+  };
+  const order: TargetName[] = ['direct', 'nginx', 'passthrough', 'guarded'];
+  const perRound = (phase: PhaseResults, kind: 'throughput' | 'latency', a: TargetName, b: TargetName, pick: (load: Load) => number, combine: (x: number, y: number) => number) =>
+    (phase[kind][a] ?? []).map((load, i) => combine(pick(load), pick((phase[kind][b] ?? [])[i] as Load)));
+
+  const throughputRatio = summarize(perRound(closed, 'throughput', 'guarded', 'passthrough', (l) => l.requestsPerSecond, (x, y) => x / y));
+  const nginxRatio = summarize(perRound(closed, 'throughput', 'guarded', 'nginx', (l) => l.requestsPerSecond, (x, y) => x / y));
+  const addedP99 = summarize(perRound(closed, 'latency', 'guarded', 'passthrough', (l) => l.p99Ms, (x, y) => x - y));
+  const addedP50 = summarize(perRound(closed, 'latency', 'guarded', 'passthrough', (l) => l.p50Ms, (x, y) => x - y));
+  const addedP99Direct = summarize(perRound(closed, 'latency', 'guarded', 'direct', (l) => l.p99Ms, (x, y) => x - y));
+  const cpuRatio = summarize(perRound(closed, 'throughput', 'guarded', 'passthrough', (l) => l.cpuUsPerRequest, (x, y) => x / y));
+  const openP99 = med(open.latency.guarded, (l) => l.p99Ms);
+  const openP50 = med(open.latency.guarded, (l) => l.p50Ms);
+  const openLoadP99 = med(open.throughput.guarded, (l) => l.p99Ms);
+
+  const tables: Table[] = [
+    {
+      title: `closed circuit, flat out (${LOAD_CONNECTIONS} connections, ${SECONDS} s runs): median (min-max) of ${ROUNDS} rounds`,
+      columns: ['target', 'requests/s', 'latency p50 ms', 'latency p99 ms', 'proxy CPU µs/request', 'answers'],
+      rows: order.map((name) => [
+        LABELS[name],
+        range(closed.throughput[name], (l) => l.requestsPerSecond),
+        range(closed.throughput[name], (l) => l.p50Ms, 2),
+        range(closed.throughput[name], (l) => l.p99Ms, 2),
+        name === 'direct' ? '-' : range(closed.throughput[name], (l) => l.cpuUsPerRequest),
+        statuses(closed.throughput[name]),
+      ]),
+    },
+    {
+      title: `closed circuit, one request at a time (1 connection, ${SECONDS} s runs): median (min-max) of ${ROUNDS} rounds`,
+      columns: ['target', 'requests/s', 'latency p50 ms', 'latency p99 ms', 'latency p99.9 ms', 'answers'],
+      rows: order.map((name) => [
+        LABELS[name],
+        range(closed.latency[name], (l) => l.requestsPerSecond),
+        range(closed.latency[name], (l) => l.p50Ms, 3),
+        range(closed.latency[name], (l) => l.p99Ms, 3),
+        range(closed.latency[name], (l) => l.p999Ms, 3),
+        statuses(closed.latency[name]),
+      ]),
+    },
+    {
+      title: 'side by side in each round: guarded proxy against the others (median (min-max) of the per-round figures)',
+      columns: ['comparison', 'value'],
+      rows: [
+        ['throughput, guarded / pass-through', `${fixed(throughputRatio.median, 3)} (${fixed(throughputRatio.min, 3)}-${fixed(throughputRatio.max, 3)})`],
+        ['throughput, guarded / nginx', `${fixed(nginxRatio.median, 3)} (${fixed(nginxRatio.min, 3)}-${fixed(nginxRatio.max, 3)})`],
+        ['CPU per request, guarded / pass-through', `${fixed(cpuRatio.median, 2)} (${fixed(cpuRatio.min, 2)}-${fixed(cpuRatio.max, 2)})`],
+        ['added p50 one at a time, guarded - pass-through, ms', `${fixed(addedP50.median, 3)} (${fixed(addedP50.min, 3)}-${fixed(addedP50.max, 3)})`],
+        ['added p99 one at a time, guarded - pass-through, ms', `${fixed(addedP99.median, 3)} (${fixed(addedP99.min, 3)}-${fixed(addedP99.max, 3)})`],
+        ['added p99 one at a time, guarded - upstream directly, ms', `${fixed(addedP99Direct.median, 3)} (${fixed(addedP99Direct.min, 3)}-${fixed(addedP99Direct.max, 3)})`],
+      ],
+    },
+    {
+      title: `open circuit (upstream stopped): median (min-max) of ${ROUNDS} rounds; nginx and the pass-through with the upstream down, one round, for reference`,
+      columns: ['target', 'mode', 'answers/s', 'latency p50 ms', 'latency p99 ms', 'answers'],
+      rows: [
+        [LABELS.guarded, `flat out, ${LOAD_CONNECTIONS} connections`, range(open.throughput.guarded, (l) => l.requestsPerSecond), range(open.throughput.guarded, (l) => l.p50Ms, 3), range(open.throughput.guarded, (l) => l.p99Ms, 3), statuses(open.throughput.guarded)],
+        [LABELS.guarded, 'one at a time, 1 connection', range(open.latency.guarded, (l) => l.requestsPerSecond), range(open.latency.guarded, (l) => l.p50Ms, 3), range(open.latency.guarded, (l) => l.p99Ms, 3), statuses(open.latency.guarded)],
+        ...(['nginx', 'passthrough'] as const).map((name) => [
+          `${LABELS[name]} (upstream down)`,
+          `flat out, ${LOAD_CONNECTIONS} connections`,
+          range(deadUpstream.throughput[name], (l) => l.requestsPerSecond),
+          range(deadUpstream.throughput[name], (l) => l.p50Ms, 3),
+          range(deadUpstream.throughput[name], (l) => l.p99Ms, 3),
+          statuses(deadUpstream.throughput[name]),
+        ]),
+      ],
+    },
+  ];
+
+  const targets: TargetResult[] = [
+    {
+      target: 'guarded proxy at least 0.85x the throughput of the minimal pass-through proxy',
+      measured: `${fixed(throughputRatio.median, 3)}x (per-round ratios ${fixed(throughputRatio.min, 3)}-${fixed(throughputRatio.max, 3)})`,
+      verdict: throughputRatio.median >= 0.85 ? 'met' : 'missed',
+      detail:
+        throughputRatio.median >= 0.85
+          ? `the guarded proxy spends ${fixed(cpuRatio.median, 2)}x the pass-through's CPU per request (breaker, header rules, timers, metrics).`
+          : `missed by ${fixed((1 - throughputRatio.median / 0.85) * 100)}%: it spends ${fixed(cpuRatio.median, 2)}x the pass-through's CPU per request on the same two cores.`,
+    },
+    {
+      target: 'p99 added latency at most 1 ms (guarded minus pass-through, one request at a time)',
+      measured: `${fixed(addedP99.median, 3)} ms (per round ${fixed(addedP99.min, 3)} to ${fixed(addedP99.max, 3)}); against the upstream directly ${fixed(addedP99Direct.median, 3)} ms`,
+      verdict: addedP99.median <= 1 ? 'met' : 'missed',
+      detail: addedP99.median <= 1 ? 'within the limit.' : `missed by ${fixed(addedP99.median - 1, 3)} ms.`,
+    },
+    {
+      target: 'open answers under 1 ms',
+      measured: `503 one at a time: p50 ${fixed(openP50.median, 3)} ms, p99 ${fixed(openP99.median, 3)} ms; flat out: p99 ${fixed(openLoadP99.median, 3)} ms`,
+      verdict: openP99.median < 1 ? 'met' : 'missed',
+      detail:
+        openP99.median < 1
+          ? `every answer a 503 (see the table), with Retry-After ${input.openAnswer.retryAfter} and ${input.openAnswer.body}; flat out the latency is the load generator's queueing, not the proxy's work.`
+          : `missed by ${fixed(openP99.median - 1, 3)} ms.`,
+    },
+  ];
+
+  return {
+    part: 'proxy',
+    title: 'Part 2: guarded proxy throughput and latency',
+    command: commandFor('proxy'),
+    startedAt: input.startedAt,
+    durationSeconds: Math.round((Date.now() - input.started) / 1000),
+    machine: input.host,
+    method: [
+      'upstream: a trivial node:http server answering a 38-byte JSON (bench/support/json-server.ts), not the demo upstream, which logs a line per request and would be the bottleneck; one process, shared by all targets.',
+      "targets, all on loopback in front of that upstream: the upstream itself; nginx with the project's template (test/support/nginx.ts: 1 worker, proxy_pass through a variable, so a fresh upstream connection per request, and an access log); bench/passthrough-proxy.ts (node:http, keep-alive agent with 256 sockets, streams, nothing else); the real built monitor (`node monitor/dist/main.js`, HTTP_CLIENT = the upstream, PROXY_PORT, LOG_LEVEL=warn, PROBE_INTERVAL=0.5, probing the same upstream meanwhile).",
+      `load: autocannon ${autocannonVersion()} in this process. Flat out: ${LOAD_CONNECTIONS} connections, ${SECONDS} s; latency: 1 connection, one request at a time, ${SECONDS} s, where nothing queues, so latency differences are each proxy's own work (autocannon's rate option sends each second's quota back to back, so it was not used). ${ROUNDS} rounds, targets shuffled in each round, after a 1 s warm-up of each; ratios are taken within a round (side by side), then their median.`,
+      "latency: each response's time as autocannon measures it (process.hrtime, µs resolution), collected from its `response` events; its own histogram rounds to whole ms.",
+      'proxy CPU per request: utime + stime of the proxying processes (nginx: master and worker) from /proc/<pid>/stat over the run, divided by the answers.',
+      `open circuit: the upstream process is stopped; the monitor's probes fail and it logs \`${input.openLine.replace(/^\S+ /, '')}\`; TIME_WINDOW=600 keeps it open for the runs.`,
+    ],
+    tables,
+    targets,
+    notes: [
+      input.nginxErrors.length === 0
+        ? "nginx's error log stayed empty while the upstream was up."
+        : `nginx's error log while the upstream was up: ${input.nginxErrors.length} lines, e.g. ${input.nginxErrors.slice(0, 2).map((line) => line.replace(/^\S+ \S+ /, '')).join(' | ')}`,
+      'the machine has two cores shared by the load generator, the proxy under test and the upstream: flat-out figures measure CPU cost per request as much as anything, which is why they come with the CPU per request column.',
+    ],
+    data: { rounds: ROUNDS, seconds: SECONDS, closed, open, deadUpstream, openAnswer: input.openAnswer },
+  };
+}
+
+if (require.main === module) {
+  runProxyBench().then(publish, (error: unknown) => {
+    process.stderr.write(`bench:proxy failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}
