@@ -33,6 +33,12 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** setTimeout cannot wait longer than 2^31-1 ms; a day is far beyond any sensible setting. */
 const MAX_SECONDS = 86_400;
+/**
+ * Timers count whole milliseconds; anything smaller becomes 0 ms: a TIME_WINDOW the breaker
+ * refuses at start (a crash instead of exit 78), a REQUEST_TIMEOUT that aborts every call, a
+ * PROBE_INTERVAL that spins the loop.
+ */
+const MIN_SECONDS = 0.001;
 
 /** A parser accepts the trimmed text and returns its value, or undefined when it is not valid. */
 interface Parser<T> {
@@ -47,10 +53,11 @@ const integerAtLeast = (min: number): Parser<number> => ({
 });
 
 const secondsToMs: Parser<number> = {
-  accepts: `a number of seconds > 0 and <= ${MAX_SECONDS} (decimals allowed, e.g. 0.5)`,
+  accepts: `a number of seconds >= ${MIN_SECONDS} and <= ${MAX_SECONDS} (decimals allowed, e.g. 0.5)`,
   parse: (text) => {
     const seconds = Number(text);
-    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !(seconds > 0) || seconds > MAX_SECONDS) return undefined;
+    // checked on the seconds as written, not on the rounded ms, so 0.0009999 is refused like 0.0009
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text) || !(seconds >= MIN_SECONDS) || seconds > MAX_SECONDS) return undefined;
     return Math.round(seconds * 1_000_000) / 1000;
   },
 };
@@ -83,7 +90,8 @@ const probePath: Parser<string> = {
   parse: (text) => (text.startsWith('/') && !/[\s\u0000-\u001f\u007f#]/.test(text) ? text : undefined),
 };
 
-const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(\d+)$/;
+// `_` is allowed because compose service names may contain it, and the URL form accepts it too
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?):(\d+)$/;
 
 /** `host:port` becomes `http://host:port`; a URL keeps its scheme and base path. */
 const upstream: Parser<string> = {
@@ -91,7 +99,8 @@ const upstream: Parser<string> = {
   parse: (text) => {
     if (/^https?:\/\//i.test(text)) {
       const url = URL.canParse(text) ? new URL(text) : undefined;
-      if (!url || url.search || url.hash || url.username || url.password || !url.hostname) return undefined;
+      // URL accepts port 0 (and drops a default port, leaving ''), so only an explicit 0 is left to refuse
+      if (!url || url.search || url.hash || url.username || url.password || !url.hostname || url.port === '0') return undefined;
       return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
     }
     const match = HOST_PORT.exec(text);

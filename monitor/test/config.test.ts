@@ -52,6 +52,8 @@ describe('HTTP_CLIENT', () => {
     ['http://nginx', 'http://nginx/'],
     ['https://example.test:8443/api/', 'https://example.test:8443/api/'],
     ['HTTP://nginx:80', 'http://nginx/'],
+    ['my_upstream:80', 'http://my_upstream:80/'],
+    ['http://my_upstream:8080', 'http://my_upstream:8080/'],
   ])('accepts %s (probes %s)', (value, probeUrl) => {
     expect(valid({ HTTP_CLIENT: value }).probeUrl).toBe(probeUrl);
   });
@@ -66,12 +68,38 @@ describe('HTTP_CLIENT', () => {
     ]);
   });
 
-  it.each(['', 'nginx', 'nginx:0', 'nginx:65536', 'nginx:-1', 'nginx:80/path', 'ftp://nginx:21', 'http://', 'http://user:pw@nginx', 'http://nginx/?q=1', 'nginx :80'])(
-    'rejects %p',
-    (value) => {
-      expect(errors({ HTTP_CLIENT: value })).toEqual([expect.stringMatching(/^HTTP_CLIENT=".*" is not valid: expected host:port with port 1-65535/)]);
-    },
-  );
+  it.each([
+    '',
+    'nginx',
+    'nginx:0',
+    'nginx:65536',
+    'nginx:-1',
+    'nginx:80/path',
+    'ftp://nginx:21',
+    'http://',
+    'http://user:pw@nginx',
+    'http://nginx/?q=1',
+    'nginx :80',
+    'http://nginx:0',
+    'http://nginx:00',
+    'https://nginx:0/api',
+  ])('rejects %p', (value) => {
+    expect(errors({ HTTP_CLIENT: value })).toEqual([
+      `HTTP_CLIENT=${JSON.stringify(value)} is not valid: expected host:port with port 1-65535 (e.g. nginx:80), or an http:// or https:// URL without credentials, query or fragment`,
+    ]);
+  });
+
+  // the two spellings of one address must not get different answers
+  it.each(['nginx', 'my_upstream', '_svc', 'my-upstream.internal', '10.0.0.7', '[::1]'])('takes %s as host:port and as a URL alike', (host) => {
+    for (const portText of ['1', '8080', '65535']) {
+      expect(valid({ HTTP_CLIENT: `${host}:${portText}` }).upstream).toBe(`http://${host}:${portText}`);
+      expect(valid({ HTTP_CLIENT: `http://${host}:${portText}` }).upstream).toBe(`http://${host}:${portText}`);
+    }
+    for (const portText of ['0', '65536']) {
+      expect(parseConfig({ HTTP_CLIENT: `${host}:${portText}` }).ok).toBe(false);
+      expect(parseConfig({ HTTP_CLIENT: `http://${host}:${portText}` }).ok).toBe(false);
+    }
+  });
 });
 
 describe.each([
@@ -102,6 +130,8 @@ describe.each([
     ['0.5', 500],
     ['.25', 250],
     ['1.0005', 1000.5],
+    ['0.001', 1],
+    ['0.0015', 1.5],
     ['86400', 86_400_000],
   ])('accepts %p seconds', (value, ms) => {
     expect(valid({ [name]: value })[key]).toBe(ms);
@@ -109,7 +139,14 @@ describe.each([
 
   it.each(['0', '0.0', '-2', 'ten', '', '1s', '86401', 'Infinity', 'NaN', '1e2'])('rejects %p', (value) => {
     expect(errors({ ...base, [name]: value })).toEqual([
-      `${name}=${JSON.stringify(value)} is not valid: expected a number of seconds > 0 and <= 86400 (decimals allowed, e.g. 0.5)`,
+      `${name}=${JSON.stringify(value)} is not valid: expected a number of seconds >= 0.001 and <= 86400 (decimals allowed, e.g. 0.5)`,
+    ]);
+  });
+
+  // these used to round to 0 ms and pass: a 0 ms TIME_WINDOW crashed the monitor at start
+  it.each(['0.0000001', '.0000001', '0.0004', '0.0005', '0.0009', '0.0009999'])('rejects %p seconds, which is less than 1 ms', (value) => {
+    expect(errors({ ...base, [name]: value })).toEqual([
+      `${name}=${JSON.stringify(value)} is not valid: expected a number of seconds >= 0.001 and <= 86400 (decimals allowed, e.g. 0.5)`,
     ]);
   });
 });
