@@ -1,15 +1,32 @@
 /**
- * The real process: `node monitor/dist/main.js` (built by `npm test`'s pretest step).
+ * The real process: the monitor compiled to JavaScript and run under plain node, as Docker runs it.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { closedPort, startServer } from './support/http-server';
 
-const MAIN = path.resolve(__dirname, '../dist/main.js');
-const workdir = mkdtempSync(path.join(tmpdir(), 'monitor-test-'));
-afterAll(() => rmSync(workdir, { recursive: true, force: true }));
+// Built afresh from src into a temporary directory, so `jest --selectProjects monitor` never runs a
+// stale `monitor/dist/` and never races a concurrent `npm run build` writing there.
+const repo = path.resolve(__dirname, '../..');
+let outDir: string;
+let workdir: string;
+
+beforeAll(() => {
+  outDir = mkdtempSync(path.join(tmpdir(), 'monitor-build-'));
+  workdir = mkdtempSync(path.join(tmpdir(), 'monitor-test-'));
+  const tsc = require.resolve('typescript/bin/tsc');
+  const build = spawnSync(process.execPath, [tsc, '-p', path.join(repo, 'monitor/tsconfig.build.json'), '--outDir', outDir], {
+    encoding: 'utf8',
+  });
+  if (build.status !== 0) throw new Error(`monitor build failed:\n${build.stdout}${build.stderr}`);
+}, 60_000);
+
+afterAll(() => {
+  rmSync(outDir, { recursive: true, force: true });
+  rmSync(workdir, { recursive: true, force: true });
+});
 
 interface Running {
   child: ChildProcessWithoutNullStreams;
@@ -19,8 +36,13 @@ interface Running {
 }
 
 function run(env: Record<string, string>): Running {
-  // a clean environment in an empty directory: no INIT_CWD, no .env, nothing inherited but PATH
-  const child = spawn(process.execPath, [MAIN], { cwd: workdir, env: { PATH: process.env.PATH ?? '', ...env } });
+  // a clean environment in an empty directory: no INIT_CWD, no .env, nothing inherited but PATH.
+  // The build sits outside the repository, so NODE_PATH points it at the installed dependencies.
+  const nodePath = [path.join(repo, 'monitor/node_modules'), path.join(repo, 'node_modules')].join(path.delimiter);
+  const child = spawn(process.execPath, [path.join(outDir, 'main.js')], {
+    cwd: workdir,
+    env: { PATH: process.env.PATH ?? '', NODE_PATH: nodePath, ...env },
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -109,4 +131,15 @@ it('exits 78 when HTTP_CLIENT is missing', async () => {
   const { code } = await monitor.exited;
   expect(code).toBe(78);
   expect(monitor.stderr()).toMatch(/^configuration error: HTTP_CLIENT is not set: expected host:port/);
+});
+
+// a value that rounds to 0 ms used to reach the breaker, which threw at start: exit 1 and a stack trace
+it('exits 78 with one line for a TIME_WINDOW below 1 ms', async () => {
+  const monitor = run({ HTTP_CLIENT: '127.0.0.1:9', TIME_WINDOW: '0.0000001' });
+  const { code } = await monitor.exited;
+  expect(code).toBe(78);
+  expect(monitor.stderr()).toBe(
+    'configuration error: TIME_WINDOW="0.0000001" is not valid: expected a number of seconds >= 0.001 and <= 86400 (decimals allowed, e.g. 0.5)\n',
+  );
+  expect(monitor.stdout()).toBe('');
 });
