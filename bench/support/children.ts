@@ -15,8 +15,8 @@ export interface Finished {
 }
 
 /** Runs `node <args>` to the end and collects its output; kills it after `timeoutMs`. */
-export async function runNode(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Finished> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runNode(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeBinary?: string } = {}): Promise<Finished> {
+  const child = spawn(options.nodeBinary ?? process.execPath, args, { cwd: ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let stdout = '';
   let stderr = '';
@@ -60,9 +60,10 @@ export class NodeProcess {
     });
   }
 
-  static start(name: string, args: readonly string[], env: Record<string, string>): NodeProcess {
+  /** Starts `node <args>`, with this process's node unless `nodeBinary` names another. */
+  static start(name: string, args: readonly string[], env: Record<string, string>, nodeBinary = process.execPath): NodeProcess {
     // only PATH is inherited: a process under test must not pick up the caller's configuration
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(nodeBinary, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     return new NodeProcess(name, child);
   }
 

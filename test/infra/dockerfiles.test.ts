@@ -36,7 +36,11 @@ describe.each(['monitor', 'upstream'])('%s/Dockerfile', (service) => {
   it('starts node directly with an exec-form CMD (npm would swallow SIGTERM)', () => {
     const cmds = dockerfile.getCMDs();
     expect(cmds).toHaveLength(1);
-    expect(JSON.parse(args(cmds[0]!))).toEqual(['node', `${service}/dist/main.js`]);
+    const cmd = JSON.parse(args(cmds[0]!)) as string[];
+    // node, then only node's own flags (heap sizes), then the compiled entry point
+    expect(cmd[0]).toBe('node');
+    expect(cmd[cmd.length - 1]).toBe(`${service}/dist/main.js`);
+    for (const flag of cmd.slice(1, -1)) expect(flag).toMatch(/^--[a-z-]+(=\S+)?$/);
   });
 
   it('has a HEALTHCHECK that uses node, in exec form', () => {
