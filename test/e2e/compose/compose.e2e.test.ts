@@ -15,7 +15,10 @@ import path from 'node:path';
 const ROOT = path.resolve(__dirname, '../../..');
 const LAB = path.join(ROOT, 'test/docker/lab.sh');
 const PROJECT = 'cbdemo-e2e';
-/** The last run's monitor log, /status while open and /metrics at the end, for the README. */
+/**
+ * The last run's monitor log, the proxy's answers (closed and open), /status while open, /metrics
+ * and the monitor's memory at the end, for the README.
+ */
 const LAST_RUN = (name: string) => path.join(ROOT, `test/e2e/compose/last-run.${name}`);
 
 jest.setTimeout(15 * 60_000);
@@ -33,6 +36,20 @@ function lab(command: string): string {
 function compose(...args: string[]): string {
   const files = ['-f', 'docker-compose.yml', '-f', 'test/docker/compose.test-override.yml'];
   return execFileSync('docker-compose', ['-p', PROJECT, ...files, ...args], { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+}
+
+/** `curl -si <url>` as the README shows it, saved for the README; returns the status line. */
+function curlInclude(url: string, name: string): string {
+  const answer = execFileSync('curl', ['-si', '--max-time', '5', url], { encoding: 'utf8' });
+  writeFileSync(LAST_RUN(name), answer);
+  return answer.split('\r\n')[0] ?? '';
+}
+
+/** VmRSS and VmHWM of the monitor's node process inside its container (PID 1 there is the init). */
+function monitorMemory(): string {
+  // this shell's own command line names main.js too: match on the command, node
+  const script = 'for p in /proc/[0-9]*; do case "$(tr "\\0" " " 2>/dev/null < "$p/cmdline")" in node*main.js*) grep -E "^(VmRSS|VmHWM|RssAnon|RssFile):" "$p/status";; esac; done';
+  return compose('exec', '-T', 'monitor', 'sh', '-c', script);
 }
 
 function monitorLog(): string[] {
@@ -92,7 +109,7 @@ it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open 
   const direct = await fetch('http://127.0.0.1:8000/');
   expect(direct.status).toBe(200);
   expect(await direct.json()).toMatchObject({ service: 'upstream' });
-  expect((await fetch('http://127.0.0.1:8080/')).status).toBe(200);
+  expect(curlInclude('http://127.0.0.1:8080/', 'proxy-closed.txt')).toBe('HTTP/1.1 200 OK');
   expect(await (await fetch('http://127.0.0.1:8081/status')).json()).toMatchObject({ state: 'closed' });
 
   const beforeStop = monitorLog().length;
@@ -103,6 +120,7 @@ it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open 
   const shortCircuit = await fetch('http://127.0.0.1:8080/');
   expect(shortCircuit.status).toBe(503);
   expect(Number(shortCircuit.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  expect(curlInclude('http://127.0.0.1:8080/', 'proxy-open.txt')).toBe('HTTP/1.1 503 Service Unavailable');
   const status = await (await fetch('http://127.0.0.1:8081/status')).text();
   expect(JSON.parse(status)).toMatchObject({ state: 'open' });
   writeFileSync(LAST_RUN('status.json'), status);
@@ -116,6 +134,9 @@ it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open 
   expect(metrics).toMatch(/^circuit_breaker_transitions_total\{from="half_open",to="closed"\} 1$/m);
   expect(metrics).toMatch(/^circuit_breaker_state\{state="closed"\} 1$/m);
   writeFileSync(LAST_RUN('metrics.txt'), metrics);
+  const memory = monitorMemory();
+  expect(memory.match(/^VmRSS:/gm)).toHaveLength(1);
+  writeFileSync(LAST_RUN('memory.txt'), memory);
 
   process.stdout.write(`compose e2e: up -d --build took ${upSeconds.toFixed(1)} s, whole scenario ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 });
