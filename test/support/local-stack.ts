@@ -4,18 +4,18 @@
  * ports, wired the way compose wires them: monitor -> nginx -> upstream.
  *
  * Used by the local end-to-end tests and by `npm run demo:local`. Everything it starts is stopped by
- * `stop()`, and killed on process exit as a last resort.
+ * `stop()`, and killed as a last resort when this process exits or is interrupted (SIGINT, SIGTERM, SIGHUP).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createLocalNginx, freePort, type LocalNginx } from './nginx';
+import { createLocalNginx, freePort, onProcessEnd, type LocalNginx } from './nginx';
 
 const ROOT = path.resolve(__dirname, '../..');
 const UPSTREAM_MAIN = path.join(ROOT, 'upstream/dist/main.js');
 const MONITOR_MAIN = path.join(ROOT, 'monitor/dist/main.js');
 
 const running = new Set<ChildProcess>();
-process.once('exit', () => {
+onProcessEnd(() => {
   for (const child of running) child.kill('SIGKILL');
 });
 

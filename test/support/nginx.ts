@@ -15,6 +15,7 @@ import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { runInThisContext } from 'node:vm';
 
 export const NGINX_TEMPLATE_PATH = join(__dirname, '..', '..', 'nginx', 'templates', 'default.conf.template');
 
@@ -81,6 +82,15 @@ export interface LocalNginxOptions {
   readonly binary?: string;
 }
 
+/** One line of the access log. */
+export interface NginxRequest {
+  /** When nginx began reading the request, ms since the epoch (millisecond resolution). */
+  readonly startedAt: number;
+  /** The request line, e.g. `GET / HTTP/1.1`. */
+  readonly request: string;
+  readonly status: number;
+}
+
 export interface LocalNginx {
   /** Temporary directory holding the config, logs, temp files and pid file. */
   readonly prefix: string;
@@ -105,6 +115,8 @@ export interface LocalNginx {
   /** Stops if running and removes the prefix. Safe to call twice. */
   dispose(): Promise<void>;
   errorLog(): string;
+  /** Every request in the access log, oldest first, across restarts. */
+  requests(): NginxRequest[];
 }
 
 /** Renders the template into a fresh temporary prefix; nothing runs until `start()`. */
@@ -113,7 +125,7 @@ export async function createLocalNginx(options: LocalNginxOptions): Promise<Loca
   if (binary === undefined) throw new Error('nginx not found: install nginx-light (scripts/setup-test-deps.sh) or set NGINX_BIN');
   const host = options.host ?? '127.0.0.1';
   const prefix = mkdtempSync(join(tmpdir(), 'nginx-local-'));
-  installExitHook();
+  onProcessEnd(removeLeftovers);
   undisposed.add(prefix);
   // As root, nginx workers run as `nobody`: they must be able to reach the temp dirs inside.
   chmodSync(prefix, 0o755);
@@ -152,6 +164,8 @@ export async function createLocalNginx(options: LocalNginxOptions): Promise<Loca
   let everStarted = false;
 
   const errorLog = (): string => (existsSync(paths.errorLogPath) ? readFileSync(paths.errorLogPath, 'utf8') : '');
+  const requests = (): NginxRequest[] =>
+    (existsSync(paths.accessLogPath) ? readFileSync(paths.accessLogPath, 'utf8') : '').split('\n').filter(Boolean).map(parseAccessLine);
 
   const check = async (): Promise<void> => {
     const result = spawnSync(binary, ['-t', ...args()], { encoding: 'utf8' });
@@ -237,6 +251,7 @@ export async function createLocalNginx(options: LocalNginxOptions): Promise<Loca
     stop,
     dispose,
     errorLog,
+    requests,
   };
 }
 
@@ -260,12 +275,24 @@ function mainConf(prefix: string, paths: Paths, missing: ReadonlySet<string>): s
     `error_log ${quote(paths.errorLogPath)} warn;`,
     'events { worker_connections 128; }',
     'http {',
-    `    access_log ${quote(paths.accessLogPath)};`,
+    // $msec (log time) minus $request_time: when the request began, to the millisecond
+    `    log_format timed '$msec $request_time $remote_addr "$request" $status $body_bytes_sent "$http_user_agent"';`,
+    `    access_log ${quote(paths.accessLogPath)} timed;`,
     ...tempPaths.map((line) => `    ${line}`),
     `    include ${quote(paths.siteConfPath)};`,
     '}',
     '',
   ].join('\n');
+}
+
+const ACCESS_LINE = /^(\d+)\.(\d{3}) (\d+)\.(\d{3}) \S+ "([^"]*)" (\d{3}) /;
+
+function parseAccessLine(line: string): NginxRequest {
+  const match = ACCESS_LINE.exec(line);
+  if (!match) throw new Error(`not a line of the timed access log format: ${line}`);
+  const [, sec, ms, elapsedSec, elapsedMs, request = '', status] = match;
+  const millis = (whole = '', fraction = ''): number => Number(whole) * 1000 + Number(fraction);
+  return { startedAt: millis(sec, ms) - millis(elapsedSec, elapsedMs), request, status: Number(status) };
 }
 
 function missingModules(binary: string): Set<string> {
@@ -323,16 +350,51 @@ function statusOf(url: string): Promise<number | undefined> {
 // A caller that dies before dispose() must not leave nginx holding its port, nor its prefix behind.
 const live = new Set<ChildProcess>();
 const undisposed = new Set<string>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const proc of live) proc.kill('SIGTERM');
-    for (const prefix of undisposed) rmSync(prefix, { recursive: true, force: true });
-  });
+function removeLeftovers(): void {
+  // SIGTERM, not SIGKILL: the master takes its workers down with it
+  for (const proc of live) proc.kill('SIGTERM');
+  for (const prefix of undisposed) rmSync(prefix, { recursive: true, force: true });
 }
 function track(proc: ChildProcess): void {
   live.add(proc);
   proc.once('exit', () => live.delete(proc));
+}
+
+// jest gives test code a copy of `process` whose listeners the real process never calls, not even
+// on 'exit'; the current vm context's `process` is the real one (and plain `process` outside jest).
+const realProcess = runInThisContext('process') as NodeJS.Process;
+const INTERRUPTS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+// One set of listeners per process, though jest evaluates this module again for every test file.
+const END_CLEANUPS: unique symbol = Symbol.for('circuit-breaker-demo/test-support/end-cleanups');
+type WithCleanups = NodeJS.Process & { [END_CLEANUPS]?: Set<() => void> };
+
+/**
+ * Runs `cleanup` (synchronous, safe to run twice) when the process exits, and on SIGINT, SIGTERM or
+ * SIGHUP, on which Node runs no 'exit' listener. After the cleanups the signal is raised again, so
+ * the process ends with the status it would have had (128 + signal number). A program with its own
+ * handler for the signal keeps it: it decides how to stop, and 'exit' is then the last resort.
+ * Losing the parent's IPC channel counts as a hangup: a jest worker whose jest was killed by a
+ * signal would otherwise run its test file to the end with nobody reading the results.
+ */
+export function onProcessEnd(cleanup: () => void): void {
+  const host = realProcess as WithCleanups;
+  const installed = host[END_CLEANUPS];
+  if (installed) {
+    installed.add(cleanup);
+    return;
+  }
+  const cleanups = new Set([cleanup]);
+  host[END_CLEANUPS] = cleanups;
+  const runAll = (): void => {
+    for (const each of cleanups) each();
+  };
+  const onInterrupt = (signal: NodeJS.Signals): void => {
+    if (realProcess.listeners(signal).some((listener) => listener !== onInterrupt)) return;
+    runAll();
+    for (const each of INTERRUPTS) realProcess.removeListener(each, onInterrupt);
+    realProcess.kill(realProcess.pid, signal);
+  };
+  realProcess.once('exit', runAll);
+  for (const signal of INTERRUPTS) realProcess.on(signal, onInterrupt);
+  realProcess.once('disconnect', () => realProcess.kill(realProcess.pid, 'SIGHUP'));
 }
