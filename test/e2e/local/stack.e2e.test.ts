@@ -53,7 +53,7 @@ it('nginx stopped like docker does (SIGQUIT): opens after ERROR_THRESHOLD failur
   const windowMs = lineTime(halfOpenLine) - lineTime(openLine);
   expect(windowMs).toBeGreaterThanOrEqual(1_000);
   expect(windowMs).toBeLessThanOrEqual(1_100);
-  // while open: skipped lines only, no probe touched the network
+  // while open: skipped lines only (that none reaches the network is the next test's business)
   const whileOpen = afterStop.slice(open + 1, indexOf(afterStop, /Circuit changed from open to half_open/));
   expect(whileOpen.length).toBeGreaterThanOrEqual(3);
   for (const line of whileOpen) expect(line).toMatch(/ info probe skipped: circuit open, trial in [\d.]+ s$/);
@@ -71,6 +71,24 @@ it('nginx stopped like docker does (SIGQUIT): opens after ERROR_THRESHOLD failur
   expect(trials).toHaveLength(2);
   // trials are spaced by PROBE_INTERVAL (0.2 s), not sent back to back
   expect(lineTime(trials[1]!) - lineTime(trials[0]!)).toBeGreaterThanOrEqual(150);
+});
+
+it('while open, no probe reaches nginx even once it is back: the first request it sees is the trial, at the end of the window', async () => {
+  const current = await start({ TIME_WINDOW: '2' });
+  const before = current.monitor.lines.length;
+  await current.nginx.stop();
+  const openLine = await current.monitor.waitForLine(/ warn Circuit changed from closed to open /, 10_000, before);
+  await current.nginx.start();
+  const backAt = Date.now();
+  const halfOpenLine = await current.monitor.waitForLine(/ info Circuit changed from open to half_open /, 5_000, before);
+  await current.monitor.waitForLine(/ info probe ok: HTTP 200 in \d+ ms \(trial 1\/2\)$/, 5_000, before);
+
+  const [openedAt, windowEndedAt] = [lineTime(openLine), lineTime(halfOpenLine)];
+  // nginx answered for most of the window, so a probe sent then would be in its access log
+  expect(windowEndedAt - backAt).toBeGreaterThanOrEqual(1_000);
+  const sinceOpen = current.nginx.requests().filter((request) => request.startedAt >= openedAt);
+  expect(sinceOpen.filter((request) => request.startedAt < windowEndedAt)).toEqual([]);
+  expect(sinceOpen[0]).toMatchObject({ request: 'GET / HTTP/1.1', status: 200 });
 });
 
 it('upstream fault switch to 500: opens with reason HTTP 500, nginx sees no request while open, recovers when switched back', async () => {
