@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # scripts/setup-test-deps.sh - what the non-docker tests need from the machine (`npm run setup:test`).
 #
-#   nginx   the infra and e2e-local tests run a real nginx (test/support/nginx.ts looks for
-#           $NGINX_BIN, /usr/sbin/nginx, then nginx on PATH). On Debian/Ubuntu: package nginx-light.
+#   nginx           the infra and e2e-local tests run a real nginx (test/support/nginx.ts looks for
+#                   $NGINX_BIN, /usr/sbin/nginx, then nginx on PATH). Debian package: nginx-light.
+#   docker-compose  the infra suite runs `docker-compose config -q` (no engine needed); package
+#                   docker-compose (1.29). The compose suite's engine comes from test/docker/lab.sh.
+#   envsubst        the infra suite renders the nginx template as the official image does; gettext-base.
 #
 # Idempotent and fast when done: a dpkg-query check first, `apt-get update` only when something is
 # missing. Installing must not leave a system nginx running (the tests start their own on loopback
@@ -14,7 +17,7 @@ log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
 
 SUDO=()
 if ((EUID != 0)); then
-  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light by hand"; exit 1; }
+  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light, docker-compose and gettext-base by hand"; exit 1; }
   SUDO=(sudo)
 fi
 
@@ -41,13 +44,18 @@ nginx_masters() {
   return 0
 }
 
+missing=()
 if have_nginx; then
   log "nginx present: $(/usr/sbin/nginx -v 2>&1)"
-  exit 0
+else
+  missing+=(nginx-light)
 fi
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v envsubst >/dev/null || missing+=(gettext-base)
+((${#missing[@]} > 0)) || exit 0
 if ! command -v apt-get >/dev/null; then
-  if command -v nginx >/dev/null; then log "nginx on PATH: $(nginx -v 2>&1)"; exit 0; fi
-  log "no nginx and no apt-get: install nginx and/or set NGINX_BIN"
+  if [[ ${missing[*]} == nginx-light ]] && command -v nginx >/dev/null; then log "nginx on PATH: $(nginx -v 2>&1)"; exit 0; fi
+  log "no apt-get: install ${missing[*]} by hand (or set NGINX_BIN for nginx)"
   exit 1
 fi
 
@@ -61,10 +69,10 @@ if [[ ! -e $policy ]]; then
   trap '"${SUDO[@]}" rm -f "$policy"' EXIT
 fi
 
-log "installing nginx-light"
+log "installing ${missing[*]}"
 APT=(apt-get -o DPkg::Lock::Timeout=300 -q)
 "${SUDO[@]}" "${APT[@]}" update
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y --no-install-recommends nginx-light
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y --no-install-recommends "${missing[@]}"
 
 # If the install started the system nginx after all, stop it: only a master that was not running
 # before and is the one Debian's service runs (pid in /run/nginx.pid). Test nginx processes use
