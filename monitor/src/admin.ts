@@ -1,14 +1,16 @@
 /**
  * The admin API (SPEC "Admin API"): /healthz (the monitor's own health), /status (JSON) and
- * /metrics (Prometheus). It reads the breaker, the loop and the metrics; it changes nothing.
+ * /metrics (Prometheus). It reads the breaker, the loop, the last outcome and the metrics; it
+ * changes nothing.
  */
 import http from 'node:http';
 import type { CircuitBreaker, State } from './breaker';
 import type { Clock } from './clock';
 import { describeConfig, type Config } from './config';
+import type { LastOutcome } from './last-outcome';
 import type { Logger } from './logger';
 import type { LastProbe } from './loop';
-import type { CallTotals, Metrics } from './metrics';
+import type { CallSource, CallTotals, Metrics } from './metrics';
 import { serverHandle, type ServerHandle } from './server-handle';
 
 /** What the admin API needs to know of the probe loop (ProbeLoop has it). */
@@ -22,6 +24,8 @@ export interface LoopView {
 export interface AdminOptions {
   readonly breaker: CircuitBreaker;
   readonly loop: LoopView;
+  /** the last counted result of a probe or a proxied call */
+  readonly lastOutcome: LastOutcome;
   readonly metrics: Metrics;
   readonly config: Config;
   readonly logger: Logger;
@@ -47,7 +51,21 @@ export interface Status {
   };
   /** calls since start, by source and outcome */
   readonly calls: CallTotals;
-  /** the last probe that ended, or null before the first */
+  /**
+   * The last result the breaker counted, from a probe or a proxied call, or null before the first.
+   * A late result (its state had ended) changed nothing and is not shown here; `calls` counts it.
+   */
+  readonly lastOutcome: {
+    readonly source: CallSource;
+    /** ISO-8601 wall time */
+    readonly at: string;
+    readonly ok: boolean;
+    /** the upstream's HTTP status; null when it did not answer */
+    readonly status: number | null;
+    readonly reason: string | null;
+    readonly latencyMs: number;
+  } | null;
+  /** the last probe that ended, counted or late, or null before the first */
   readonly lastProbe: {
     readonly at: string;
     readonly ok: boolean;
@@ -114,10 +132,11 @@ class AdminApi {
   }
 
   status(): Status {
-    const { breaker, loop, metrics, config, clock } = this.options;
+    const { breaker, loop, lastOutcome, metrics, config, clock } = this.options;
     const snapshot = breaker.snapshot();
     const now = clock.now();
     const last = loop.lastProbe;
+    const outcome = lastOutcome.value;
     return {
       state: snapshot.state,
       // the breaker keeps monotonic time; the date is now minus the time spent in the state
@@ -130,6 +149,17 @@ class AdminApi {
         trialsInFlight: snapshot.trialsInFlight,
       },
       calls: metrics.callTotals(),
+      lastOutcome:
+        outcome === undefined
+          ? null
+          : {
+              source: outcome.source,
+              at: new Date(outcome.at).toISOString(),
+              ok: outcome.ok,
+              status: outcome.status ?? null,
+              reason: outcome.reason ?? null,
+              latencyMs: outcome.latencyMs,
+            },
       lastProbe:
         last === undefined
           ? null

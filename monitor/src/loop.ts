@@ -5,6 +5,7 @@
  */
 import type { CircuitBreaker, Outcome, Ticket, Transition } from './breaker';
 import type { Clock } from './clock';
+import type { LastOutcome } from './last-outcome';
 import { formatSeconds, type Logger } from './logger';
 import type { CallObserver } from './metrics';
 import type { Probe, ProbeResult } from './probe';
@@ -29,6 +30,8 @@ export interface LoopDeps {
   readonly timers?: Timers;
   /** told how every probe ended, and of every skipped one (the metrics) */
   readonly observer?: CallObserver;
+  /** given every probe result the breaker counts (for /status) */
+  readonly lastOutcome?: LastOutcome;
 }
 
 const noObserver: CallObserver = { callEnded: () => undefined, callRejected: () => undefined };
@@ -66,6 +69,7 @@ export class ProbeLoop {
   private readonly clock: Clock;
   private readonly timers: Timers;
   private readonly observer: CallObserver;
+  private readonly lastOutcome: LastOutcome | undefined;
 
   constructor(
     deps: LoopDeps,
@@ -74,6 +78,7 @@ export class ProbeLoop {
     ({ breaker: this.breaker, probe: this.probe, logger: this.logger, clock: this.clock } = deps);
     this.timers = deps.timers ?? realTimers;
     this.observer = deps.observer ?? noObserver;
+    this.lastOutcome = deps.lastOutcome;
     this.lastActivityAt = this.clock.now();
   }
 
@@ -212,6 +217,12 @@ export class ProbeLoop {
       });
       return;
     }
+    this.lastOutcome?.record('probe', {
+      ok: result.kind === 'success',
+      status: result.status,
+      reason: result.kind === 'failure' ? result.reason : undefined,
+      latencyMs: result.latencyMs,
+    });
     // log the probe before recording it, so its line comes before the transition it causes
     const before = this.breaker.snapshot();
     if (result.kind === 'success') {

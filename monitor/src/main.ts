@@ -8,6 +8,7 @@ import { createAdmin } from './admin';
 import { CircuitBreaker } from './breaker';
 import { monotonicClock } from './clock';
 import { describeConfig, parseConfig } from './config';
+import { LastOutcome } from './last-outcome';
 import { createLogger, formatSeconds } from './logger';
 import { ProbeLoop } from './loop';
 import { createMetrics } from './metrics';
@@ -47,15 +48,17 @@ function main(): void {
   );
   breaker.onTransition((transition) => logTransition(logger, transition));
   const metrics = createMetrics(breaker, { defaultMetrics: true });
+  // the probe loop and the proxy write it, /status reads it
+  const lastOutcome = new LastOutcome();
   const probe = createProbe({ url: config.probeUrl, timeoutMs: config.requestTimeoutMs, acceptClientErrors: config.acceptClientErrors });
-  const loop = new ProbeLoop({ breaker, probe, logger, clock, observer: metrics }, config);
+  const loop = new ProbeLoop({ breaker, probe, logger, clock, observer: metrics, lastOutcome }, config);
   const servers: { variable: string; name: string; port: number; handle: ServerHandle }[] = [];
   if (config.adminPort !== 0) {
     servers.push({
       variable: 'ADMIN_PORT',
       name: 'admin API',
       port: config.adminPort,
-      handle: createAdmin({ breaker, loop, metrics, config, logger, clock }),
+      handle: createAdmin({ breaker, loop, lastOutcome, metrics, config, logger, clock }),
     });
   }
   if (config.proxyPort !== 0) {
@@ -67,6 +70,7 @@ function main(): void {
         breaker,
         logger,
         observer: metrics,
+        lastOutcome,
         upstream: config.upstream,
         requestTimeoutMs: config.requestTimeoutMs,
         acceptClientErrors: config.acceptClientErrors,

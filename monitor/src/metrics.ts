@@ -9,11 +9,18 @@ export type CallSource = 'probe' | 'proxy';
 
 /**
  * How a call ended; each call is counted once.
- * success/failure: counted by the breaker; late: an answer that came after its state had ended,
- * ignored; rejected: not admitted (open, or half_open with no free trial slot); aborted: admitted,
- * then ended without an outcome (the client left, was too slow or too big, or shutdown).
+ * - success, failure: counted by the breaker.
+ * - late: ended after the state it started in had ended; the breaker ignored it.
+ * - rejected: not admitted (open, or half_open with no free trial slot): 503 at once.
+ * - busy (proxy): admitted, but every upstream connection was in use: 503 at once, the ticket
+ *   given back, the upstream not touched.
+ * - aborted: admitted, then ended without an outcome: the client left; the proxy answered 408
+ *   (body not received in time), 413 (chunked body over the size limit), 400 (a request Node's
+ *   client would not send) or 504 (total time up before REQUEST_TIMEOUT ran out); or shutdown.
+ * Requests refused before admission (not origin-form, CONNECT, Content-Length over the limit,
+ * headers too slow) are not calls: not counted.
  */
-export type CallOutcome = 'success' | 'failure' | 'late' | 'rejected' | 'aborted';
+export type CallOutcome = 'success' | 'failure' | 'late' | 'rejected' | 'busy' | 'aborted';
 
 /** What the proxy (or anything else that calls the upstream) reports its calls to. */
 export interface CallObserver {
@@ -31,7 +38,7 @@ export interface MetricsOptions {
 
 const STATES: readonly State[] = ['closed', 'open', 'half_open'];
 const SOURCES: readonly CallSource[] = ['probe', 'proxy'];
-const OUTCOMES: readonly CallOutcome[] = ['success', 'failure', 'late', 'rejected', 'aborted'];
+const OUTCOMES: readonly CallOutcome[] = ['success', 'failure', 'late', 'rejected', 'busy', 'aborted'];
 /** The only moves the breaker makes; each series exists from the start, so rate() works on its first change. */
 const TRANSITIONS: readonly (readonly [State, State])[] = [
   ['closed', 'open'],
@@ -126,7 +133,12 @@ export class Metrics implements CallObserver {
     });
     const calls: Counter<'source' | 'outcome'> = new Counter({
       name: 'circuit_breaker_calls_total',
-      help: 'Calls through the breaker by source (probe, proxy) and outcome (success, failure, late, rejected, aborted)',
+      help:
+        'Calls through the breaker by source (probe, proxy) and outcome: success, failure (counted by the breaker); ' +
+        'late (ended after its state had ended; ignored); rejected (circuit open, or half_open with no free trial slot: 503); ' +
+        'busy (proxy: every upstream connection in use: 503, upstream not touched); ' +
+        'aborted (admitted, then ended without an outcome: client gone, 408 body not received in time, ' +
+        '413 chunked body over the size limit, 400 request not forwardable, 504 total time up before REQUEST_TIMEOUT, or shutdown)',
       labelNames: ['source', 'outcome'],
       registers,
       collect: (): void => catchUp(calls, this.callLabels, this.totals, this.totalsReported),
@@ -140,7 +152,7 @@ export class Metrics implements CallObserver {
     });
     this.latency = new Histogram({
       name: 'circuit_breaker_call_duration_seconds',
-      help: 'Time from the start of a call to the upstream answer headers (or its failure), in seconds',
+      help: 'Time from sending a call to the upstream answer headers (or its failure), in seconds; proxied calls count from when the whole request body was forwarded',
       labelNames: ['source'],
       buckets: [...LATENCY_BUCKETS],
       registers,

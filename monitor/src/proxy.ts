@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { CircuitBreaker, Ticket } from './breaker';
+import type { LastOutcome } from './last-outcome';
 import type { Logger } from './logger';
 import type { CallObserver } from './metrics';
 import { classifyStatus, networkReason } from './probe';
@@ -21,23 +22,46 @@ export interface ProxyOptions {
   readonly logger: Logger;
   /** call results go here (the metrics); none by default */
   readonly observer?: CallObserver;
+  /** given every call result the breaker counts (for /status); none by default */
+  readonly lastOutcome?: LastOutcome;
   /** upstream base URL, possibly with a path prefix: `http://nginx:80`, `https://api.example/v1` */
   readonly upstream: string;
-  /** REQUEST_TIMEOUT: how long the upstream has to send its answer headers, in ms */
+  /**
+   * REQUEST_TIMEOUT, in ms: the upstream must send its answer headers within this time of having
+   * the whole request (the client's body all forwarded), or the call ends with 504 and a failure.
+   * A slow client's upload is not upstream time. An upstream that stops reading a body holds the
+   * client up instead: that call ends by the client time below, without an outcome.
+   */
   readonly requestTimeoutMs: number;
   /** ACCEPT_CLIENT_ERRORS: 4xx answers count as successes */
   readonly acceptClientErrors: boolean;
-  /** largest request body forwarded, in bytes; a larger one gets 413 */
+  /**
+   * Largest request body forwarded, in bytes. A larger Content-Length gets 413 before any call
+   * starts; a chunked body that grows past it gets 413, its upstream call cut, and no outcome.
+   */
   readonly maxBodyBytes?: number;
-  /** a client must send its request headers within this time, in ms */
+  /** a client must send its request headers within this time, in ms, or get 408 before any call starts */
   readonly headersTimeoutMs?: number;
-  /** a client must send its whole request within this time, in ms */
+  /**
+   * A client must send its whole request, headers and body, within this time of its first byte, in
+   * ms, or get 408 (Node's, checked every connectionsCheckingIntervalMs); its upstream call is cut
+   * and counts nothing, however long REQUEST_TIMEOUT is.
+   */
   readonly clientRequestTimeoutMs?: number;
-  /** the whole exchange, the streamed response body included, ends within this time, in ms */
+  /**
+   * Hard cap on an admitted exchange, from admission to the response's last byte, in ms. Up before
+   * the upstream answered: 504 without an outcome (408 if the body was still coming); after: the
+   * connection is cut (the outcome was counted at the answer headers). Default: 60 s, or the client
+   * time above plus REQUEST_TIMEOUT when that is longer, so the cap does not pre-empt the upstream timeout.
+   */
   readonly totalTimeoutMs?: number;
   /** how often Node enforces the two client timeouts above, in ms */
   readonly connectionsCheckingIntervalMs?: number;
-  /** sockets to the upstream, at most; further calls wait for one (within REQUEST_TIMEOUT) */
+  /**
+   * Connections to the upstream, at most. A call that finds them all in use is answered 503 at once
+   * (Retry-After: 1), without touching the upstream and without an outcome: calls never queue for a
+   * connection, so a busy proxy cannot pass its own wait off as an upstream timeout.
+   */
   readonly maxSockets?: number;
 }
 
@@ -52,8 +76,9 @@ export const PROXY_DEFAULTS = {
 
 /**
  * Where an admitted call is; listeners compare it to know whether an event still matters.
- * waiting: forwarded, no answer yet. answered: the upstream's headers are in (the outcome is
- * counted) and its body streams. ended: finished before an answer (502/504, 408/413, client gone).
+ * waiting: being forwarded (the body may still be coming), no answer yet. answered: the upstream's
+ * headers are in (the outcome is counted) and its body streams. ended: finished before an answer
+ * (502/504, 408/413, client gone).
  */
 type Phase = 'waiting' | 'answered' | 'ended';
 
@@ -67,14 +92,24 @@ class ProxyRequest extends http.IncomingMessage {
   receivedBytes = 0;
 }
 
+/**
+ * What the call's timer is set for: the end of the total time, or the end of REQUEST_TIMEOUT
+ * (armed once the whole request is with the upstream, when it ends before the total time).
+ */
+type Deadline = 'total' | 'upstream';
+
 /** The response to the client, carrying its call's state. */
 class ProxyResponse extends http.ServerResponse<ProxyRequest> {
   proxy: GuardedProxy | undefined = undefined;
   ticket: Ticket | undefined = undefined;
   upstream: UpstreamRequest | undefined = undefined;
   timer: NodeJS.Timeout | undefined = undefined;
+  deadline: Deadline = 'total';
   phase: Phase = 'waiting';
+  /** when the call was admitted */
   startedAt = 0;
+  /** when the whole request was with the upstream (REQUEST_TIMEOUT counts from here); -1 until then */
+  sentAt = -1;
   forwardPath = '';
   forwardHeaders: string[] = [];
   retried = false;
@@ -204,11 +239,13 @@ class GuardedProxy {
   readonly breaker: CircuitBreaker;
   readonly logger: Logger;
   readonly observer: CallObserver | undefined;
+  readonly lastOutcome: LastOutcome | undefined;
   readonly requestTimeoutMs: number;
   readonly timeoutReason: string;
   readonly totalTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly tooLarge: Canned;
+  readonly totalTimeUp: Canned;
   readonly agent: http.Agent;
   closing = false;
   private readonly acceptClientErrors: boolean;
@@ -217,6 +254,8 @@ class GuardedProxy {
   private readonly port: number;
   private readonly host: string;
   private readonly basePath: string;
+  private readonly maxSockets: number;
+  private readonly busy: Canned;
   private readonly openAnswers: Canned[] = [];
   private readonly halfOpenAnswer = rejection('half_open', 1);
 
@@ -224,12 +263,18 @@ class GuardedProxy {
     this.breaker = options.breaker;
     this.logger = options.logger;
     this.observer = options.observer;
+    this.lastOutcome = options.lastOutcome;
     this.requestTimeoutMs = options.requestTimeoutMs;
     // the probe's words, so a proxy timeout reads the same in the logs
     this.timeoutReason = `timeout after ${options.requestTimeoutMs} ms`;
-    this.totalTimeoutMs = options.totalTimeoutMs ?? PROXY_DEFAULTS.totalTimeoutMs;
+    this.totalTimeoutMs =
+      options.totalTimeoutMs ??
+      Math.max(PROXY_DEFAULTS.totalTimeoutMs, (options.clientRequestTimeoutMs ?? PROXY_DEFAULTS.clientRequestTimeoutMs) + options.requestTimeoutMs);
     this.maxBodyBytes = options.maxBodyBytes ?? PROXY_DEFAULTS.maxBodyBytes;
     this.tooLarge = canned(413, { error: `request body larger than ${this.maxBodyBytes} bytes` }, ['Connection', 'close']);
+    this.totalTimeUp = canned(504, { error: 'gateway timeout', reason: `total time limit of ${this.totalTimeoutMs} ms reached` });
+    this.maxSockets = options.maxSockets ?? PROXY_DEFAULTS.maxSockets;
+    this.busy = canned(503, { error: 'proxy busy', reason: `all ${this.maxSockets} upstream connections in use` }, ['Retry-After', '1']);
     this.acceptClientErrors = options.acceptClientErrors;
     const url = new URL(options.upstream);
     this.protocol = url.protocol;
@@ -239,7 +284,7 @@ class GuardedProxy {
     this.basePath = url.pathname.replace(/\/+$/, '');
     // An idle socket is dropped before Node's default 5 s server keep-alive would close it under a
     // request (the agent also honours a shorter `Keep-Alive: timeout` hint from the upstream).
-    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? PROXY_DEFAULTS.maxSockets, timeout: 4_000, scheduling: 'lifo' as const };
+    const agentOptions = { keepAlive: true, maxSockets: this.maxSockets, timeout: 4_000, scheduling: 'lifo' as const };
     this.agent = url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   }
 
@@ -262,6 +307,12 @@ class GuardedProxy {
       send(res, admission.state === 'open' ? this.openAnswer(admission.retryAfterMs) : this.halfOpenAnswer);
       return;
     }
+    if (this.saturated()) {
+      this.breaker.release(admission.ticket);
+      this.observer?.callEnded('proxy', 'busy');
+      send(res, this.busy);
+      return;
+    }
     res.proxy = this;
     res.ticket = admission.ticket;
     res.startedAt = performance.now();
@@ -269,17 +320,45 @@ class GuardedProxy {
     res.forwardHeaders = headers;
     req.exchange = res;
     res.on('close', onDownstreamClose);
-    res.timer = setTimeout(onDeadline, this.requestTimeoutMs, res);
     const upstream = this.dispatch(res);
     if (upstream === undefined) return;
-    if (req.chunked) {
+    if (req.chunked || req.announcedBytes > 0) {
+      // the body streams through as the client sends it; REQUEST_TIMEOUT starts once it is all forwarded
+      res.timer = setTimeout(onDeadline, this.totalTimeoutMs, res);
+      req.on('end', onBodyForwarded);
       // no length up front: counted as it streams
-      req.on('data', onBodyData);
-      req.pipe(upstream);
-    } else if (req.announcedBytes > 0) {
+      if (req.chunked) req.on('data', onBodyData);
       req.pipe(upstream);
     } else {
       upstream.end();
+      this.forwarded(res, res.startedAt);
+    }
+  }
+
+  /**
+   * Every upstream connection is in use: the agent would queue the call, and that wait (for the
+   * proxy, not the upstream) would run down its REQUEST_TIMEOUT. Read from the agent itself, which
+   * queues exactly when no socket is free and maxSockets are busy.
+   */
+  private saturated(): boolean {
+    const { sockets, freeSockets } = this.agent;
+    let inUse = 0;
+    for (const name in sockets) inUse += sockets[name]!.length;
+    if (inUse < this.maxSockets) return false;
+    for (const name in freeSockets) if (freeSockets[name]!.length > 0) return false;
+    return true;
+  }
+
+  /** The whole request is with the upstream (`now`): REQUEST_TIMEOUT starts, within the total time. */
+  forwarded(res: ProxyResponse, now: number): void {
+    res.sentAt = now;
+    clearTimeout(res.timer);
+    const left = this.totalTimeoutMs - (now - res.startedAt);
+    if (this.requestTimeoutMs <= left) {
+      res.deadline = 'upstream';
+      res.timer = setTimeout(onDeadline, this.requestTimeoutMs, res);
+    } else {
+      res.timer = setTimeout(onDeadline, Math.max(0, left), res);
     }
   }
 
@@ -375,7 +454,7 @@ class GuardedProxy {
     res.phase = 'answered';
     const status = answer.statusCode ?? 0;
     const verdict = classifyStatus(status, this.acceptClientErrors);
-    this.settle(res, verdict.ok ? undefined : verdict.reason);
+    this.settle(res, status, verdict.ok ? undefined : verdict.reason);
     answer.on('error', onUpstreamBodyError);
     try {
       res.writeHead(status, answer.statusMessage, responseHeaders(answer.rawHeaders));
@@ -397,16 +476,20 @@ class GuardedProxy {
     res.phase = 'ended';
     clearTimeout(res.timer);
     res.upstream?.destroy();
-    this.settle(res, reason);
+    this.settle(res, undefined, reason);
     if (!res.headersSent && !res.destroyed) {
       send(res, canned(status, { error: status === 502 ? 'bad gateway' : 'gateway timeout', reason }));
     }
   }
 
-  /** Reports an answered or failed call (failure undefined: success) to the breaker, the observer and the log. */
-  private settle(res: ProxyResponse, failure: string | undefined): void {
+  /**
+   * Reports an answered or failed call (`status`: the upstream's, if it answered; `failure`
+   * undefined: success) to the breaker, the observer, the last outcome and the log.
+   */
+  private settle(res: ProxyResponse, status: number | undefined, failure: string | undefined): void {
     const ticket = res.ticket!;
-    const seconds = (performance.now() - res.startedAt) / 1000;
+    // upstream time: from when it had the whole request (or, answering early, from the start)
+    const seconds = (performance.now() - (res.sentAt >= 0 ? res.sentAt : res.startedAt)) / 1000;
     if (!this.breaker.isCurrent(ticket)) {
       this.breaker.record(ticket, failure === undefined ? OK : { ok: false, reason: failure });
       this.observer?.callEnded('proxy', 'late', seconds);
@@ -419,6 +502,8 @@ class GuardedProxy {
       });
       return;
     }
+    const latencyMs = Math.round(seconds * 1000);
+    this.lastOutcome?.record('proxy', { ok: failure === undefined, status, reason: failure, latencyMs });
     if (failure === undefined) {
       this.breaker.record(ticket, OK);
       this.observer?.callEnded('proxy', 'success', seconds);
@@ -431,7 +516,7 @@ class GuardedProxy {
       event: 'proxy',
       state: before.state,
       reason: failure,
-      latencyMs: Math.round(seconds * 1000),
+      latencyMs,
     });
     this.breaker.record(ticket, { ok: false, reason: failure });
     this.observer?.callEnded('proxy', 'failure', seconds);
@@ -450,6 +535,14 @@ class GuardedProxy {
     this.breaker.release(res.ticket!);
     this.observer?.callEnded('proxy', 'aborted');
     if (answer !== undefined && !res.headersSent && !res.destroyed) send(res, answer);
+  }
+
+  /** The total time ran out before the upstream's REQUEST_TIMEOUT did: 504, and no outcome. */
+  timeUp(res: ProxyResponse): void {
+    this.logger.debug(`proxy call abandoned: ${res.req.method ?? '?'} ${res.req.url ?? '?'}: total time limit of ${this.totalTimeoutMs} ms reached`, {
+      event: 'proxy',
+    });
+    this.endWithoutOutcome(res, this.totalTimeUp);
   }
 
   /** The client, not the upstream, is holding the call up: 408, and no outcome. */
@@ -523,11 +616,11 @@ function onUpstreamBodyError(this: http.IncomingMessage): void {
 function onDeadline(res: ProxyResponse): void {
   const proxy = res.proxy!;
   if (res.phase === 'waiting') {
-    // The upstream cannot answer a request it has not received: when the client is still sending
-    // and the upstream is not pushing back, the wait is the client's doing, not an upstream fault.
-    const upstreamFull = res.upstream?.writableNeedDrain ?? false;
-    if (!res.req.complete && !upstreamFull) proxy.clientTooSlow(res);
-    else proxy.failed(res, proxy.timeoutReason, 504);
+    if (res.deadline === 'upstream') proxy.failed(res, proxy.timeoutReason, 504);
+    // the total time is up: the upstream has not had the request (the body is still coming), or
+    // has not had all of its REQUEST_TIMEOUT; neither is an upstream fault
+    else if (res.sentAt < 0) proxy.clientTooSlow(res);
+    else proxy.timeUp(res);
   } else if (res.phase === 'answered') {
     const left = proxy.totalTimeoutMs - (performance.now() - res.startedAt);
     if (left > 0) {
@@ -547,6 +640,11 @@ function onDownstreamClose(this: ProxyResponse): void {
   } else if (this.phase === 'answered' && !this.writableFinished) {
     this.upstream?.destroy();
   }
+}
+
+function onBodyForwarded(this: ProxyRequest): void {
+  const res = this.exchange!;
+  if (res.phase === 'waiting') res.proxy!.forwarded(res, performance.now());
 }
 
 function onBodyData(this: ProxyRequest, chunk: Buffer): void {

@@ -2,9 +2,11 @@
  * The admin API on real loopback HTTP, with the real probe loop (its timers run by hand) and a
  * fake clock.
  */
+import type http from 'node:http';
 import { createAdmin, type Status } from '../src/admin';
 import { CircuitBreaker } from '../src/breaker';
 import { describeConfig, parseConfig, type Config } from '../src/config';
+import { LastOutcome } from '../src/last-outcome';
 import { ProbeLoop, type Timers } from '../src/loop';
 import { Metrics } from '../src/metrics';
 import type { Probe, ProbeResult } from '../src/probe';
@@ -52,6 +54,7 @@ interface Rig {
   readonly clock: FakeClock;
   readonly breaker: CircuitBreaker;
   readonly metrics: Metrics;
+  readonly lastOutcome: LastOutcome;
   readonly loop: ProbeLoop;
   readonly timers: ManualTimers;
   readonly config: Config;
@@ -74,12 +77,13 @@ async function rig(env: Record<string, string> = {}): Promise<Rig> {
   const timers = new ManualTimers();
   const state = { probeAnswer: { kind: 'success', status: 200, latencyMs: 3 } as ProbeResult, wall: WALL_START };
   const probe: Probe = () => Promise.resolve(state.probeAnswer);
-  const loop = new ProbeLoop({ breaker, probe, logger, clock, timers, observer: metrics }, config);
+  const lastOutcome = new LastOutcome(() => state.wall);
+  const loop = new ProbeLoop({ breaker, probe, logger, clock, timers, observer: metrics, lastOutcome }, config);
   cleanups.push(() => loop.stop());
-  const admin = createAdmin({ breaker, loop, metrics, config, logger, clock, wallClock: () => state.wall });
+  const admin = createAdmin({ breaker, loop, lastOutcome, metrics, config, logger, clock, wallClock: () => state.wall });
   const { port } = await admin.listen(0, '127.0.0.1');
   cleanups.push(() => admin.close());
-  return Object.assign(state, { clock, breaker, metrics, loop, timers, config, port });
+  return Object.assign(state, { clock, breaker, metrics, lastOutcome, loop, timers, config, port });
 }
 
 function trip(breaker: CircuitBreaker, failures: number): void {
@@ -99,7 +103,7 @@ async function scrape(port: number): Promise<Sample[]> {
 }
 
 describe('/status', () => {
-  it('shows the closed state, counters, no last probe yet, and the effective configuration', async () => {
+  it('shows the closed state, counters, no last outcome or probe yet, and the effective configuration', async () => {
     const { port, config } = await rig();
     const status = await statusOf(port);
     expect(status).toEqual({
@@ -109,9 +113,10 @@ describe('/status', () => {
       trialInSeconds: null,
       counters: { consecutiveFailures: 0, consecutiveSuccesses: 0, trialsInFlight: 0 },
       calls: {
-        probe: { success: 0, failure: 0, late: 0, rejected: 0, aborted: 0 },
-        proxy: { success: 0, failure: 0, late: 0, rejected: 0, aborted: 0 },
+        probe: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0 },
+        proxy: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0 },
       },
+      lastOutcome: null,
       lastProbe: null,
       loop: { running: false, secondsSinceActivity: 0 },
       config: describeConfig(config),
@@ -148,6 +153,60 @@ describe('/status', () => {
     r.probeAnswer = { kind: 'success', status: 204, latencyMs: 1 };
     await r.timers.tick();
     expect((await statusOf(r.port)).lastProbe).toMatchObject({ ok: true, status: 204, reason: null });
+  });
+
+  it('the last outcome comes from either source: proxied failures that open the circuit show there, not the earlier probe', async () => {
+    const r = await rig();
+    // '/slow' waits for the test; everything else is a 500
+    let slow: http.ServerResponse | undefined;
+    const upstream = await startCountingUpstream((received, res) => {
+      if (received.url === '/slow') slow = res;
+      else answerStatus(500)(received, res);
+    });
+    cleanups.push(() => upstream.close());
+    const proxy = createProxy({
+      breaker: r.breaker,
+      logger: new RecordingLogger(),
+      observer: r.metrics,
+      lastOutcome: r.lastOutcome,
+      upstream: upstream.url,
+      requestTimeoutMs: 2_000,
+      acceptClientErrors: false,
+    });
+    const proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
+    cleanups.push(() => proxy.close());
+
+    r.loop.start();
+    await r.timers.tick();
+    expect((await statusOf(r.port)).lastOutcome).toEqual({ source: 'probe', at: '2023-11-14T22:13:20.000Z', ok: true, status: 200, reason: null, latencyMs: 3 });
+
+    r.wall += 1_500;
+    const inFlight = call(proxyPort, { path: '/slow' });
+    // if an assertion fails first, the call is cut at cleanup: no second failure
+    inFlight.catch(() => undefined);
+    while (slow === undefined) await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 3; i += 1) expect((await call(proxyPort)).status).toBe(500);
+    const opened = await statusOf(r.port);
+    expect(opened.state).toBe('open');
+    expect(opened.lastOutcome).toEqual({
+      source: 'proxy',
+      at: '2023-11-14T22:13:21.500Z',
+      ok: false,
+      status: 500,
+      reason: 'HTTP 500',
+      latencyMs: expect.any(Number) as number,
+    });
+    // the probe's own line still shows the stale success
+    expect(opened.lastProbe).toMatchObject({ ok: true, status: 200 });
+
+    // a late success changed nothing, so it is not the last outcome
+    r.wall += 1_000;
+    slow.writeHead(200);
+    slow.end();
+    expect((await inFlight).status).toBe(200);
+    const after = await statusOf(r.port);
+    expect(after.calls.proxy).toMatchObject({ failure: 3, late: 1 });
+    expect(after.lastOutcome).toEqual(opened.lastOutcome);
   });
 });
 

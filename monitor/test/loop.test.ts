@@ -1,5 +1,6 @@
 import { CircuitBreaker, type BreakerOptions } from '../src/breaker';
 import type { Clock } from '../src/clock';
+import { LastOutcome } from '../src/last-outcome';
 import { ProbeLoop, type LoopOptions } from '../src/loop';
 import type { Probe, ProbeResult } from '../src/probe';
 import { logTransition } from '../src/transition-log';
@@ -278,5 +279,26 @@ it('keeps the last probe for /status', async () => {
   loop.start();
   await jest.advanceTimersByTimeAsync(10);
   expect(loop.lastProbe).toEqual({ at: new Date(1).toISOString(), result: refused });
+  await loop.stop();
+});
+
+it('gives counted probe results to the last outcome, and not a late one', async () => {
+  const lastOutcome = new LastOutcome(() => jest.now());
+  const probe = new ScriptedProbe(() => ({ kind: 'failure', reason: 'HTTP 503', status: 503, latencyMs: 1 }), 500);
+  const logger = new RecordingLogger();
+  const breaker = new CircuitBreaker({ errorThreshold: 2, successThreshold: 1, openWindowMs: 5_000, halfOpenMaxCalls: 1 }, clock);
+  const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock, lastOutcome }, { probeIntervalMs: 3_000, errorThreshold: 2, successThreshold: 1 });
+  loop.start();
+  await jest.advanceTimersByTimeAsync(500);
+  expect(lastOutcome.value).toEqual({ source: 'probe', ok: false, status: 503, reason: 'HTTP 503', latencyMs: 1, at: 500 });
+
+  // the circuit opens while the next probe (3000 -> 3500) is in flight: its success is late
+  probe.next = () => ok200;
+  await jest.advanceTimersByTimeAsync(2_600);
+  failFromOutside(breaker);
+  expect(breaker.state).toBe('open');
+  await jest.advanceTimersByTimeAsync(500);
+  expect(loop.lastProbe?.result).toEqual(ok200);
+  expect(lastOutcome.value).toMatchObject({ ok: false, at: 500 });
   await loop.stop();
 });

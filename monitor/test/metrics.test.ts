@@ -33,7 +33,7 @@ it('every series exists from the start, at zero, and the state gauge says closed
   const samples = await scrape(metrics);
   expect(stateOf(samples)).toEqual({ closed: 1, open: 0, half_open: 0 });
   for (const source of ['probe', 'proxy']) {
-    for (const outcome of ['success', 'failure', 'late', 'rejected', 'aborted']) {
+    for (const outcome of ['success', 'failure', 'late', 'rejected', 'busy', 'aborted']) {
       expect(sampleValue(samples, 'circuit_breaker_calls_total', { source, outcome })).toBe(0);
     }
     expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source, state: 'open' })).toBe(0);
@@ -73,6 +73,7 @@ it('counts call outcomes by source, rejections by state, and observes latency in
   metrics.callEnded('proxy', 'success', 0.002);
   metrics.callEnded('proxy', 'failure', 2);
   metrics.callEnded('proxy', 'aborted');
+  metrics.callEnded('proxy', 'busy');
   metrics.callRejected('proxy', 'open');
   metrics.callRejected('proxy', 'half_open');
   metrics.callRejected('proxy', 'half_open');
@@ -80,6 +81,7 @@ it('counts call outcomes by source, rejections by state, and observes latency in
   expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(2);
   expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'failure' })).toBe(1);
   expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'aborted' })).toBe(1);
+  expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'busy' })).toBe(1);
   expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'rejected' })).toBe(3);
   expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source: 'proxy', state: 'open' })).toBe(1);
   expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source: 'proxy', state: 'half_open' })).toBe(2);
@@ -95,7 +97,20 @@ it('counts call outcomes by source, rejections by state, and observes latency in
   metrics.callEnded('proxy', 'success', 0.001);
   samples = await scrape(metrics);
   expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(3);
-  expect(metrics.callTotals().proxy).toEqual({ success: 3, failure: 1, late: 0, rejected: 3, aborted: 1 });
+  expect(metrics.callTotals().proxy).toEqual({ success: 3, failure: 1, late: 0, rejected: 3, busy: 1, aborted: 1 });
+});
+
+it('the calls help text says what each outcome covers, the proxy answers that end as aborted included', async () => {
+  const { metrics } = setup();
+  const help = (await metrics.text()).split('\n').find((line) => line.startsWith('# HELP circuit_breaker_calls_total '));
+  expect(help).toBeDefined();
+  for (const words of ['success', 'failure', 'late', 'rejected', 'busy (proxy: every upstream connection in use: 503', 'aborted (admitted, then ended without an outcome']) {
+    expect(help).toContain(words);
+  }
+  // what the proxy answers when a call ends as aborted
+  for (const answer of ['408 body not received in time', '413 chunked body over the size limit', '400 request not forwardable', '504 total time up', 'client gone', 'shutdown']) {
+    expect(help).toContain(answer);
+  }
 });
 
 it('each Metrics has its own registry; the global one stays empty', async () => {

@@ -15,7 +15,7 @@ import type { ServerHandle } from '../src/server-handle';
 import { echo, startCountingUpstream, status, type CountingUpstream, type Received } from './support/counting-upstream';
 import { FakeClock } from './support/fake-clock';
 import { closedPort } from './support/http-server';
-import { call, rawExchange } from './support/raw-http';
+import { call, rawExchange, type Reply } from './support/raw-http';
 import { RecordingLogger } from './support/recording-logger';
 
 interface Rig {
@@ -297,36 +297,65 @@ describe('open circuit', () => {
 });
 
 describe('half_open under concurrency', () => {
-  it('lets exactly HALF_OPEN_MAX_CALLS requests through, rejects the rest at once, and a late result does not change the new state', async () => {
-    const { port, breaker, clock, upstream, logger, metrics } = await rig({ breaker: { halfOpenMaxCalls: 3 } });
+  it('lets exactly HALF_OPEN_MAX_CALLS requests through and rejects the rest at once with 503, Retry-After and the state', async () => {
+    const { port, breaker, clock, upstream, metrics } = await rig({ breaker: { halfOpenMaxCalls: 3 } });
     trip(breaker);
     clock.advance(10_000);
     upstream.hold();
     const replies = Array.from({ length: 50 }, () => call(port, { path: '/trial' }));
-    const settled: number[] = [];
-    replies.forEach((reply) => void reply.then((r) => settled.push(r.status)));
+    const rejected: Reply[] = [];
+    // the held trials are cut when the test ends
+    replies.forEach((reply) => void reply.then((r) => rejected.push(r), () => undefined));
 
-    await waitFor(() => upstream.held === 3 && settled.length === 47, '3 held trials and 47 answers');
-    expect(settled.every((code) => code === 503)).toBe(true);
+    // the trials stay held for the whole test: every other answer came while they were in flight
+    await waitFor(() => upstream.held === 3 && rejected.length === 47, '3 held trials and 47 answers');
+    for (const reply of rejected) {
+      expect(reply.status).toBe(503);
+      expect(reply.headers['retry-after']).toBe('1');
+      expect(JSON.parse(reply.body)).toEqual({ error: 'circuit open', state: 'half_open', retryAfterSeconds: 1 });
+      // at once: not held until a trial ends (generous for a loaded machine; the trials never end here)
+      expect(reply.ms).toBeLessThan(200);
+    }
     expect(upstream.requests).toBe(3);
-    expect(breaker.state).toBe('half_open');
+    expect(breaker.snapshot()).toMatchObject({ state: 'half_open', trialsInFlight: 3 });
+    expect(metrics.callTotals().proxy).toMatchObject({ rejected: 47, success: 0, failure: 0 });
+  });
 
-    // one trial fails: the circuit opens again, a new state; the two others finish after that
-    const heldOrder: string[] = [];
-    upstream.release((received, res) => {
-      heldOrder.push(received.url);
-      const code = heldOrder.length === 1 ? 500 : 200;
-      res.writeHead(code);
-      res.end();
-    });
-    const all = await Promise.all(replies);
-    expect(all.filter((r) => r.status === 503)).toHaveLength(47);
-    expect(all.filter((r) => r.status === 500)).toHaveLength(1);
-    expect(all.filter((r) => r.status === 200)).toHaveLength(2);
-    expect(breaker.state).toBe('open');
-    expect(breaker.snapshot()).toMatchObject({ consecutiveSuccesses: 0, msUntilTrial: 10_000 });
-    expect(metrics.callTotals().proxy).toMatchObject({ failure: 1, late: 2, rejected: 47 });
-    expect(logger.messages().filter((line) => line.includes('proxy call result ignored'))).toHaveLength(2);
+  it('results that end after a trial failure re-opened the circuit neither extend the window nor change the state', async () => {
+    const { port, breaker, clock, upstream, logger, metrics } = await rig({ breaker: { halfOpenMaxCalls: 3 } });
+    trip(breaker);
+    clock.advance(10_000);
+    upstream.hold();
+    const replies = [0, 1, 2].map((i) => call(port, { path: `/trial/${i}` }));
+    // a failing assertion leaves some unanswered: they are cut at cleanup, which is no second failure
+    for (const reply of replies) reply.catch(() => undefined);
+    await waitFor(() => upstream.held === 3, '3 held trials');
+    // the held calls, answered one by one below
+    const held = new Map<string, http.ServerResponse>();
+    upstream.release((received, res) => held.set(received.url, res));
+    const answer = (i: number): http.ServerResponse => held.get(`/trial/${i}`)!;
+
+    answer(0).writeHead(500).end();
+    expect((await replies[0]!).status).toBe(500);
+    expect(breaker.snapshot()).toMatchObject({ state: 'open', msUntilTrial: 10_000 });
+
+    // a late failure, 4 s into the new window: the proxy's own 502
+    clock.advance(4_000);
+    answer(1).socket!.destroy();
+    expect((await replies[1]!).status).toBe(502);
+    expect(breaker.snapshot()).toMatchObject({ state: 'open', msUntilTrial: 6_000, consecutiveFailures: 0 });
+
+    // a late success, 1 s later
+    clock.advance(1_000);
+    answer(2).writeHead(200).end();
+    expect((await replies[2]!).status).toBe(200);
+    expect(breaker.snapshot()).toMatchObject({ state: 'open', msUntilTrial: 5_000, consecutiveSuccesses: 0 });
+
+    expect(metrics.callTotals().proxy).toMatchObject({ failure: 1, late: 2, success: 0 });
+    expect(logger.messages().filter((line) => line.includes('proxy call result ignored'))).toEqual([
+      expect.stringMatching(/^debug proxy call result ignored: GET \/trial\/1: ECONNRESET in \d+ ms;/),
+      expect.stringMatching(/^debug proxy call result ignored: GET \/trial\/2: ok in \d+ ms;/),
+    ]);
   });
 
   it('frees the trial slot when the client of a trial disconnects, and aborts its upstream call', async () => {
@@ -407,20 +436,205 @@ describe('refused requests', () => {
   });
 });
 
-describe('slow clients', () => {
-  it('answers 408 and counts no failure when the client, not the upstream, is slow to send its body', async () => {
-    const { port, upstream, breaker, metrics } = await rig({ proxy: { requestTimeoutMs: 150 } });
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (text += chunk));
-    socket.on('error', () => undefined);
-    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789');
-    await waitFor(() => socket.closed, 'the proxy to close the connection');
-    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+/** A client on a raw socket, so a request can be sent in parts. */
+interface RawClient {
+  send(data: string): void;
+  /** everything the proxy sent back so far */
+  readonly text: string;
+  readonly closed: boolean;
+}
+
+function rawClient(port: number): RawClient {
+  const socket = net.connect(port, '127.0.0.1');
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (text += chunk));
+  socket.on('error', () => undefined);
+  cleanups.push(() => void socket.destroy());
+  return {
+    send: (data) => void socket.write(data),
+    get text() {
+      return text;
+    },
+    get closed() {
+      return socket.closed;
+    },
+  };
+}
+
+/**
+ * Jest's fake timers for the proxy's own setTimeout and performance.now(); the sockets, Node's
+ * client time check (setInterval) and promises stay real.
+ */
+function fakeProxyTime(): void {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'hrtime'] });
+}
+
+/** Lets real I/O run until `check` holds, while the fake clock stands still. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  // hrtime: jest freezes Date along with the timers
+  const deadline = process.hrtime.bigint() + 3_000_000_000n;
+  while (!check()) {
+    if (process.hrtime.bigint() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** A few turns of real I/O: long enough for an answer already on its way to arrive. */
+async function ioTurns(turns = 20): Promise<void> {
+  for (let i = 0; i < turns; i += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
+const UPLOAD_HEAD = 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n';
+
+describe('request time limits', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('forwards an upload slower than REQUEST_TIMEOUT and counts the answer: a slow client is not upstream time', async () => {
+    fakeProxyTime();
+    const { port, upstream, breaker, metrics } = await rig({ proxy: { requestTimeoutMs: 100 } });
+    const client = rawClient(port);
+    client.send(`${UPLOAD_HEAD}01234`);
+    await until(() => upstream.requests === 1, 'the headers to reach the upstream');
+    jest.advanceTimersByTime(1_000);
+    await ioTurns();
+    expect(client.text).toBe('');
+
+    client.send('56789');
+    await until(() => client.text.includes('"body":"0123456789"'), 'the answer');
+    expect(client.text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(breaker.snapshot().consecutiveFailures).toBe(0);
+    expect(metrics.callTotals().proxy).toMatchObject({ success: 1, failure: 0, aborted: 0 });
+  });
+
+  it('gives the upstream REQUEST_TIMEOUT from when the body was all forwarded, then answers 504 and counts a failure', async () => {
+    fakeProxyTime();
+    const { port, upstream, breaker, metrics, logger } = await rig({ proxy: { requestTimeoutMs: 100 } });
+    upstream.hold();
+    const client = rawClient(port);
+    client.send(`${UPLOAD_HEAD}01234`);
+    await until(() => upstream.requests === 1, 'the headers to reach the upstream');
+    jest.advanceTimersByTime(1_000);
+    client.send('56789');
+    await until(() => upstream.held === 1, 'the whole body to reach the upstream');
+
+    jest.advanceTimersByTime(99);
+    await ioTurns();
+    expect(client.text).toBe('');
+    jest.advanceTimersByTime(1);
+    await until(() => client.text.includes('timeout after 100 ms'), 'the 504');
+    expect(client.text).toMatch(/^HTTP\/1\.1 504 /);
+    expect(breaker.snapshot().consecutiveFailures).toBe(1);
+    expect(metrics.callTotals().proxy).toMatchObject({ failure: 1, aborted: 0 });
+    expect(logger.messages()).toContainEqual('warn proxy call failed: POST /upload: timeout after 100 ms (1 consecutive failures)');
+    await until(() => upstream.abandoned === 1, 'the upstream call to be aborted');
+  });
+
+  it('answers 408 and counts nothing when the client does not send its whole request within the client time, however short REQUEST_TIMEOUT', async () => {
+    const { port, upstream, breaker, metrics } = await rig({
+      proxy: { requestTimeoutMs: 50, headersTimeoutMs: 200, clientRequestTimeoutMs: 400, connectionsCheckingIntervalMs: 20 },
+    });
+    const started = performance.now();
+    const client = rawClient(port);
+    client.send(`${UPLOAD_HEAD}01234`);
+    await waitFor(() => client.closed, 'the proxy to close the connection');
+    // cut by the client time (400 ms), not by REQUEST_TIMEOUT (50 ms)
+    expect(performance.now() - started).toBeGreaterThanOrEqual(350);
+    expect(client.text).toMatch(/^HTTP\/1\.1 408 /);
     expect(breaker.snapshot().consecutiveFailures).toBe(0);
     expect(metrics.callTotals().proxy).toMatchObject({ aborted: 1, failure: 0 });
     expect(upstream.received).toHaveLength(0);
+    await waitFor(() => upstream.abandoned === 1, 'the upstream call to be aborted');
+  });
+
+  it('the total time caps a call whose upstream has not used up REQUEST_TIMEOUT: 504, and no outcome', async () => {
+    fakeProxyTime();
+    const { port, upstream, breaker, metrics } = await rig({ proxy: { requestTimeoutMs: 5_000, totalTimeoutMs: 300 } });
+    upstream.hold();
+    const client = rawClient(port);
+    client.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => upstream.held === 1, 'the call to reach the upstream');
+    jest.advanceTimersByTime(299);
+    await ioTurns();
+    expect(client.text).toBe('');
+    jest.advanceTimersByTime(1);
+    await until(() => client.text.includes('total time limit of 300 ms reached'), 'the 504');
+    expect(client.text).toMatch(/^HTTP\/1\.1 504 /);
+    expect(breaker.snapshot().consecutiveFailures).toBe(0);
+    expect(metrics.callTotals().proxy).toMatchObject({ aborted: 1, failure: 0 });
+    await until(() => upstream.abandoned === 1, 'the upstream call to be aborted');
+  });
+
+  it('the total time caps a client still sending its body when it is shorter than the client time: 408, and no outcome', async () => {
+    fakeProxyTime();
+    const { port, upstream, breaker, metrics } = await rig({ proxy: { requestTimeoutMs: 100, totalTimeoutMs: 300 } });
+    const client = rawClient(port);
+    client.send(`${UPLOAD_HEAD}01234`);
+    await until(() => upstream.requests === 1, 'the headers to reach the upstream');
+    jest.advanceTimersByTime(300);
+    await until(() => client.closed, 'the proxy to close the connection');
+    expect(client.text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(client.text).toContain('request body not received in time');
+    expect(breaker.snapshot().consecutiveFailures).toBe(0);
+    expect(metrics.callTotals().proxy).toMatchObject({ aborted: 1, failure: 0 });
+  });
+
+  it('by default the total time leaves room for the client time plus REQUEST_TIMEOUT, so a long REQUEST_TIMEOUT still counts', async () => {
+    fakeProxyTime();
+    // a 20 s upload, then 45 s of upstream silence: 65 s in all, past a flat 60 s cap
+    const { port, upstream, breaker } = await rig({ proxy: { requestTimeoutMs: 45_000 } });
+    upstream.hold();
+    const client = rawClient(port);
+    client.send(`${UPLOAD_HEAD}01234`);
+    await until(() => upstream.requests === 1, 'the headers to reach the upstream');
+    jest.advanceTimersByTime(20_000);
+    client.send('56789');
+    await until(() => upstream.held === 1, 'the whole body to reach the upstream');
+    jest.advanceTimersByTime(44_999);
+    await ioTurns();
+    expect(client.text).toBe('');
+    jest.advanceTimersByTime(1);
+    await until(() => client.text.includes('timeout after 45000 ms'), 'the 504');
+    expect(breaker.snapshot().consecutiveFailures).toBe(1);
+  });
+});
+
+describe('upstream connections', () => {
+  it('answers 503 at once, without an outcome or an upstream call, when every upstream connection is in use', async () => {
+    const { port, upstream, breaker, metrics } = await rig({ proxy: { maxSockets: 1, requestTimeoutMs: 100 } });
+    upstream.hold();
+    const first = call(port, { path: '/first' });
+    await waitFor(() => upstream.held === 1, 'the first call to hold the only connection');
+
+    const second = await call(port, { path: '/second' });
+    expect(second.status).toBe(503);
+    expect(second.headers['retry-after']).toBe('1');
+    expect(JSON.parse(second.body)).toEqual({ error: 'proxy busy', reason: 'all 1 upstream connections in use' });
+    // answered at once: it did not wait for the held call, nor for its own REQUEST_TIMEOUT
+    expect(second.ms).toBeLessThan(100);
+    expect(upstream.requests).toBe(1);
+    expect(metrics.callTotals().proxy).toMatchObject({ busy: 1, failure: 0 });
+    expect(breaker.snapshot().consecutiveFailures).toBe(0);
+
+    upstream.release(echo);
+    expect((await first).status).toBe(200);
+    // the connection is free again, and kept alive
+    expect((await call(port, { path: '/third' })).status).toBe(200);
+    expect(upstream.connections).toBe(1);
+  });
+
+  it('gives back the trial slot of a half_open call it cannot send', async () => {
+    const { port, upstream, breaker, clock, metrics } = await rig({ breaker: { halfOpenMaxCalls: 2 }, proxy: { maxSockets: 1 } });
+    trip(breaker);
+    clock.advance(10_000);
+    upstream.hold();
+    const first = call(port, { path: '/trial' });
+    await waitFor(() => upstream.held === 1, 'the first trial to hold the only connection');
+    expect((await call(port)).status).toBe(503);
+    expect(breaker.snapshot()).toMatchObject({ state: 'half_open', trialsInFlight: 1 });
+    expect(metrics.callTotals().proxy).toMatchObject({ busy: 1, rejected: 0 });
+    upstream.release(echo);
+    expect((await first).status).toBe(200);
   });
 });
 

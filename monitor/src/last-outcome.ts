@@ -1,0 +1,38 @@
+/**
+ * The last call result the breaker counted, from the probe loop or the proxy: /status shows it as
+ * "the last outcome" (SPEC "Admin API"). The loop and the proxy write it; the admin API reads it.
+ */
+import type { CallSource } from './metrics';
+
+/** How a counted call ended. */
+export interface CallResult {
+  readonly ok: boolean;
+  /** the upstream's HTTP status; undefined when it did not answer (network error, timeout) */
+  readonly status?: number;
+  /** why it failed: `HTTP 502`, `ECONNREFUSED`, `timeout after 2000 ms`; undefined on success */
+  readonly reason?: string;
+  readonly latencyMs: number;
+}
+
+export interface RecordedOutcome extends CallResult {
+  readonly source: CallSource;
+  /** wall-clock time it was recorded, ms since the epoch */
+  readonly at: number;
+}
+
+export class LastOutcome {
+  private last: RecordedOutcome | undefined;
+
+  /** `wallClock`: Date.now by default */
+  constructor(private readonly wallClock: () => number = Date.now) {}
+
+  /** Notes a result the breaker is about to count; a late one (ignored by the breaker) is not recorded. */
+  record(source: CallSource, result: CallResult): void {
+    this.last = { source, ...result, at: this.wallClock() };
+  }
+
+  /** The last recorded result, or undefined before the first. */
+  get value(): RecordedOutcome | undefined {
+    return this.last;
+  }
+}
