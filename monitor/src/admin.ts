@@ -37,6 +37,17 @@ export interface AdminOptions {
   readonly healthMarginMs?: number;
 }
 
+/** How one call ended, as /status shows it. */
+interface CallView {
+  /** ISO-8601 wall time */
+  readonly at: string;
+  readonly ok: boolean;
+  /** the upstream's HTTP status; null when it did not answer */
+  readonly status: number | null;
+  readonly reason: string | null;
+  readonly latencyMs: number;
+}
+
 export interface Status {
   readonly state: State;
   /** when the current state began, ISO-8601 wall time */
@@ -55,24 +66,9 @@ export interface Status {
    * The last result the breaker counted, from a probe or a proxied call, or null before the first.
    * A late result (its state had ended) changed nothing and is not shown here; `calls` counts it.
    */
-  readonly lastOutcome: {
-    readonly source: CallSource;
-    /** ISO-8601 wall time */
-    readonly at: string;
-    readonly ok: boolean;
-    /** the upstream's HTTP status; null when it did not answer */
-    readonly status: number | null;
-    readonly reason: string | null;
-    readonly latencyMs: number;
-  } | null;
+  readonly lastOutcome: (CallView & { readonly source: CallSource }) | null;
   /** the last probe that ended, counted or late, or null before the first */
-  readonly lastProbe: {
-    readonly at: string;
-    readonly ok: boolean;
-    readonly status: number | null;
-    readonly reason: string | null;
-    readonly latencyMs: number;
-  } | null;
+  readonly lastProbe: CallView | null;
   readonly loop: { readonly running: boolean; readonly secondsSinceActivity: number };
   readonly config: Record<string, string | number | boolean>;
 }
