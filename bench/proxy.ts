@@ -154,7 +154,8 @@ export async function runProxyBench(): Promise<PartResult> {
   const startedAt = new Date(started).toISOString();
   const host = machine();
   if (!existsSync(MONITOR_MAIN)) throw new Error('monitor/dist/main.js is missing: run `npm run build` first');
-  const shipped = shippedMonitor();
+  // node flags for the monitor: the image's, or BENCH_MONITOR_FLAGS to measure another trade
+  const monitorFlags = process.env.BENCH_MONITOR_FLAGS?.split(/\s+/).filter(Boolean) ?? shippedMonitor().nodeFlags;
   const serverJs = compileForChild('bench/support/json-server.ts');
   const passthroughJs = compileForChild('bench/passthrough-proxy.ts');
 
@@ -175,7 +176,7 @@ export async function runProxyBench(): Promise<PartResult> {
     const passthroughPort = Number(/listening (\d+)/.exec(await passthrough.waitForLine(/listening \d+/))?.[1]);
 
     const proxyPort = await freePort();
-    const monitor = NodeProcess.start('monitor', [...shipped.nodeFlags, MONITOR_MAIN], {
+    const monitor = NodeProcess.start('monitor', [...monitorFlags, MONITOR_MAIN], {
       HTTP_CLIENT: `127.0.0.1:${upstreamPort}`,
       PROXY_PORT: String(proxyPort),
       ADMIN_PORT: String(await freePort()),
@@ -213,7 +214,7 @@ export async function runProxyBench(): Promise<PartResult> {
     const deadUpstream: PhaseResults = { throughput: {}, latency: {} };
     await measure([targets[1] as Target, targets[2] as Target], 1, deadUpstream, 'upstream down, no breaker');
 
-    return report({ host, started, startedAt, closed, open, deadUpstream, openLine, openAnswer, nginxErrors });
+    return report({ host, started, startedAt, closed, open, deadUpstream, openLine, openAnswer, nginxErrors, monitorFlags });
   } finally {
     for (const child of processes.reverse()) await child.stop();
     await nginx?.dispose();
@@ -231,6 +232,8 @@ interface ReportInput {
   readonly openAnswer: { status: number; retryAfter: string | null; body: string };
   /** nginx's error log while the upstream was up */
   readonly nginxErrors: readonly string[];
+  /** node flags the monitor ran with */
+  readonly monitorFlags: readonly string[];
 }
 
 function report(input: ReportInput): PartResult {
@@ -356,7 +359,7 @@ function report(input: ReportInput): PartResult {
     machine: input.host,
     method: [
       'upstream: a trivial node:http server answering a 38-byte JSON (bench/support/json-server.ts), not the demo upstream, which logs a line per request and would be the bottleneck; one process, shared by all targets.',
-      "targets, all on loopback in front of that upstream: the upstream itself; nginx with the project's template (test/support/nginx.ts: 1 worker, proxy_pass through a variable, so a fresh upstream connection per request, and an access log); bench/passthrough-proxy.ts (node:http, keep-alive agent with 256 sockets, streams, nothing else); the real built monitor (`node <its image's flags> monitor/dist/main.js`, flags read from monitor/Dockerfile's CMD, HTTP_CLIENT = the upstream, PROXY_PORT, LOG_LEVEL=warn, PROBE_INTERVAL=0.5, probing the same upstream meanwhile).",
+      `targets, all on loopback in front of that upstream: the upstream itself; nginx with the project's template (test/support/nginx.ts: 1 worker, proxy_pass through a variable, so a fresh upstream connection per request, and an access log); bench/passthrough-proxy.ts (node:http, keep-alive agent with 256 sockets, streams, nothing else); the real built monitor (\`${['node', ...input.monitorFlags, 'monitor/dist/main.js'].join(' ')}\`: ${process.env.BENCH_MONITOR_FLAGS === undefined ? "the node flags of monitor/Dockerfile's CMD" : 'flags from BENCH_MONITOR_FLAGS'}, HTTP_CLIENT = the upstream, PROXY_PORT, LOG_LEVEL=warn, PROBE_INTERVAL=0.5, probing the same upstream meanwhile).`,
       `load: autocannon ${autocannonVersion()} in this process. Flat out: ${LOAD_CONNECTIONS} connections, ${SECONDS} s; latency: 1 connection, one request at a time, ${SECONDS} s, where nothing queues, so latency differences are each proxy's own work (autocannon's rate option sends each second's quota back to back, so it was not used). ${ROUNDS} rounds, targets shuffled in each round, after a 1 s warm-up of each; ratios are taken within a round (side by side), then their median.`,
       "latency: each response's time as autocannon measures it (process.hrtime, µs resolution), collected from its `response` events; its own histogram rounds to whole ms.",
       'proxy CPU per request: utime + stime of the proxying processes (nginx: master and worker) from /proc/<pid>/stat over the run, divided by the answers.',
