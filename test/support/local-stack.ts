@@ -127,15 +127,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => nginx.dispose());
     await nginx.start();
 
-    const [adminPort, proxyPort] = [await freePort(), await freePort()];
-    const monitor = startNode(
-      'monitor',
-      MONITOR_MAIN,
-      { ...options.monitorEnv, HTTP_CLIENT: `127.0.0.1:${nginx.port}`, ADMIN_PORT: String(adminPort), PROXY_PORT: String(proxyPort) },
-      onLine('monitor'),
-    );
+    const { monitor, adminPort, proxyPort } = await startMonitor({ ...options.monitorEnv, HTTP_CLIENT: `127.0.0.1:${nginx.port}` }, onLine('monitor'));
     cleanups.push(() => monitor.stop());
-    await monitor.waitForLine(/monitor started/, 10_000, 0);
 
     return {
       nginx,
@@ -148,6 +141,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/**
+ * Starts the monitor on two free ports and waits until both its listeners are up. freePort() cannot
+ * reserve a port: when another process takes one in between, the monitor says `cannot listen` and
+ * exits, and it is started again on fresh ports.
+ */
+async function startMonitor(env: Record<string, string>, onLine?: (line: string) => void): Promise<{ monitor: Service; adminPort: number; proxyPort: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const [adminPort, proxyPort] = [await freePort(), await freePort()];
+    const monitor = startNode('monitor', MONITOR_MAIN, { ...env, ADMIN_PORT: String(adminPort), PROXY_PORT: String(proxyPort) }, onLine);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const has = (pattern: RegExp) => monitor.lines.some((line) => pattern.test(line));
+      if (has(/ admin API listening on port /) && has(/ guarded proxy listening on port /)) return { monitor, adminPort, proxyPort };
+      if (has(/cannot listen: EADDRINUSE/) && attempt < 3) break;
+      if (!monitor.alive || Date.now() > deadline) {
+        await monitor.stop();
+        throw new Error(`monitor did not start listening on ports ${adminPort} and ${proxyPort}:\n${monitor.lines.slice(-15).join('\n')}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await monitor.stop();
   }
 }
 
