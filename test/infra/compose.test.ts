@@ -8,6 +8,7 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { parse } from 'yaml';
 import { DockerfileParser } from 'dockerfile-ast';
+import { describeWithTool } from '../support/needs-tool';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -170,24 +171,8 @@ it('pins the nginx image to a version', () => {
 });
 
 const dockerCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
-const inCi = !['', '0', 'false'].includes(process.env.CI ?? '');
-const NO_DOCKER_COMPOSE =
-  'docker-compose is not installed: `sudo apt-get install docker-compose` (Debian; `bash test/docker/lab.sh setup` installs it too)';
-
-/**
- * `describe` where docker-compose is installed. Without it the block is skipped on a developer
- * machine but fails in CI, where a skip would let the run pass without this check.
- */
-function withDockerCompose(name: string, tests: () => void): void {
-  if (dockerCompose) describe(name, tests);
-  else if (inCi) {
-    describe(name, () => {
-      it('needs docker-compose', () => {
-        throw new Error(`${NO_DOCKER_COMPOSE}; CI is set, so this fails instead of skipping`);
-      });
-    });
-  } else describe.skip(`${name} (skipped: ${NO_DOCKER_COMPOSE})`, tests);
-}
+const NO_DOCKER_COMPOSE = 'docker-compose is not installed: `npm run setup:test` installs Debian\'s docker-compose';
+const withDockerCompose = (name: string, tests: () => void): void => describeWithTool('docker-compose', dockerCompose, NO_DOCKER_COMPOSE, name, tests);
 
 /** A port of `docker-compose config` output as `host_ip:published:target`: 1.29 prints strings, v2 objects. */
 function resolvedPort(port: string | { host_ip?: string; published?: string | number; target: number }): string {

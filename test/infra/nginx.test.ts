@@ -4,6 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createUpstreamServer, type UpstreamServer } from '../../upstream/src/server';
+import { describeWithTool } from '../support/needs-tool';
 import {
   NGINX_TEMPLATE_PATH,
   createLocalNginx,
@@ -41,23 +42,8 @@ const NGINX_OWN_VARIABLES = ['$host', '$remote_addr', '$proxy_add_x_forwarded_fo
 
 const nginxBinary = findNginx();
 const envsubstBinary = ['/usr/bin/envsubst', '/bin/envsubst'].find((path) => existsSync(path));
-const inCi = !['', '0', 'false'].includes(process.env.CI ?? '');
 const NO_NGINX = 'nginx is not installed: `npm run setup:test` installs Debian\'s nginx-light (or set NGINX_BIN)';
-
-/**
- * `describe` where nginx is installed. Without it the block is skipped on a developer machine but
- * fails in CI, where a skip would let the run pass without these checks.
- */
-function withNginx(name: string, tests: () => void): void {
-  if (nginxBinary) describe(name, tests);
-  else if (inCi) {
-    describe(name, () => {
-      it('needs nginx', () => {
-        throw new Error(`${NO_NGINX}; CI is set, so this fails instead of skipping`);
-      });
-    });
-  } else describe.skip(`${name} (skipped: ${NO_NGINX})`, tests);
-}
+const withNginx = (name: string, tests: () => void): void => describeWithTool('nginx', nginxBinary !== undefined, NO_NGINX, name, tests);
 
 interface Reply {
   readonly status: number;
