@@ -11,11 +11,14 @@ const project = (name, testMatch, extra = {}) => ({
   testEnvironment: 'node',
   testMatch: testMatch.map((glob) => `<rootDir>/${glob}`),
   transform: { '^.+\\.ts$': tsJest },
+  // the breaker's source, as tsconfig.json's paths say; its build is tested by the consumer test
+  moduleNameMapper: { '^@circuit-breaker-demo/breaker$': '<rootDir>/breaker/src/index.ts' },
   ...extra,
 });
 
 module.exports = {
   projects: [
+    project('breaker', ['breaker/test/**/*.test.ts']),
     project('monitor', ['monitor/test/**/*.test.ts']),
     project('upstream', ['upstream/test/**/*.test.ts']),
     // compose file, Dockerfiles and nginx config checked statically and with `nginx -t`

@@ -9,8 +9,7 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { circuitBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel';
 import Opossum from 'opossum';
-import { CircuitBreaker, type Admission, type Outcome, type Ticket } from '../monitor/src/breaker';
-import { monotonicClock } from '../monitor/src/clock';
+import { CircuitBreaker, type Admission, type Outcome, type Ticket } from '@circuit-breaker-demo/breaker';
 
 export const LIBRARIES = ['bare', 'ours', 'ours-core', 'opossum-default', 'opossum-tuned', 'opossum-lean', 'cockatiel'] as const;
 export const PATHS = ['success', 'failure', 'open'] as const;
@@ -82,10 +81,7 @@ async function setup(library: Library, path: CallPath): Promise<Subject> {
       // the open path's reference is a bare await of a resolved promise
       return { run: path === 'failure' ? () => fail().catch(noop) : succeed, check: () => 'no breaker' };
     case 'ours': {
-      const breaker = new CircuitBreaker(
-        { errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 },
-        monotonicClock,
-      );
+      const breaker = new CircuitBreaker({ errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 });
       const execute = guard(breaker);
       if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) await execute(fail).catch(noop);
       return {
@@ -94,10 +90,7 @@ async function setup(library: Library, path: CallPath): Promise<Subject> {
       };
     }
     case 'ours-core': {
-      const breaker = new CircuitBreaker(
-        { errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 },
-        monotonicClock,
-      );
+      const breaker = new CircuitBreaker({ errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 });
       const failed: Outcome = { ok: false, reason: ERROR.message };
       const outcome = path === 'success' ? OK : failed;
       const sync = (): void => {

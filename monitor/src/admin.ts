@@ -4,8 +4,7 @@
  * changes nothing.
  */
 import http from 'node:http';
-import type { CircuitBreaker, State } from './breaker';
-import type { Clock } from './clock';
+import type { CircuitBreaker, Clock, State } from '@circuit-breaker-demo/breaker';
 import { describeConfig, type Config } from './config';
 import type { LastOutcome } from './last-outcome';
 import type { Logger } from './logger';

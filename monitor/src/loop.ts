@@ -3,8 +3,7 @@
  * while open no network call, one "skipped" line per interval, and the trial probe sent when
  * the window ends rather than at the next interval tick.
  */
-import type { CircuitBreaker, Outcome, Ticket, Transition } from './breaker';
-import type { Clock } from './clock';
+import type { CircuitBreaker, Clock, Outcome, Ticket, Transition } from '@circuit-breaker-demo/breaker';
 import type { LastOutcome } from './last-outcome';
 import { formatSeconds, type Logger } from './logger';
 import type { CallObserver } from './metrics';

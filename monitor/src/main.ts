@@ -5,8 +5,7 @@
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { createAdmin } from './admin';
-import { CircuitBreaker } from './breaker';
-import { monotonicClock } from './clock';
+import { CircuitBreaker, monotonicClock } from '@circuit-breaker-demo/breaker';
 import { describeConfig, parseConfig } from './config';
 import { LastOutcome } from './last-outcome';
 import { createLogger, formatSeconds } from './logger';
@@ -37,15 +36,13 @@ function main(): void {
   const config = parsed.config;
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const clock = monotonicClock;
-  const breaker = new CircuitBreaker(
-    {
-      errorThreshold: config.errorThreshold,
-      successThreshold: config.successThreshold,
-      openWindowMs: config.timeWindowMs,
-      halfOpenMaxCalls: config.halfOpenMaxCalls,
-    },
+  const breaker = new CircuitBreaker({
+    errorThreshold: config.errorThreshold,
+    successThreshold: config.successThreshold,
+    openWindowMs: config.timeWindowMs,
+    halfOpenMaxCalls: config.halfOpenMaxCalls,
     clock,
-  );
+  });
   breaker.onTransition((transition) => logTransition(logger, transition));
   const metrics = createMetrics(breaker, { defaultMetrics: true });
   // the probe loop and the proxy write it, /status reads it

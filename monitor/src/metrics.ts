@@ -3,7 +3,7 @@
  * results the probe and the proxy report. The breaker itself knows nothing about them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CircuitBreaker, State, Transition } from './breaker';
+import type { CircuitBreaker, State, Transition } from '@circuit-breaker-demo/breaker';
 
 export type CallSource = 'probe' | 'proxy';
 

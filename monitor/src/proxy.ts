@@ -10,7 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import type { CircuitBreaker, Ticket } from './breaker';
+import type { CircuitBreaker, Ticket } from '@circuit-breaker-demo/breaker';
 import type { LastOutcome } from './last-outcome';
 import type { Logger } from './logger';
 import type { CallObserver } from './metrics';

@@ -1,5 +1,5 @@
 /** Turns the breaker's transition events into log lines (SPEC "Logs": the exact transition phrase). */
-import type { Transition } from './breaker';
+import type { Transition } from '@circuit-breaker-demo/breaker';
 import { formatSeconds, type Logger } from './logger';
 
 /** `Circuit changed from <from> to <to> (<context>)`. */

@@ -4,7 +4,7 @@
  */
 import type http from 'node:http';
 import { createAdmin, type Status } from '../src/admin';
-import { CircuitBreaker } from '../src/breaker';
+import { CircuitBreaker } from '@circuit-breaker-demo/breaker';
 import { describeConfig, parseConfig, type Config } from '../src/config';
 import { LastOutcome } from '../src/last-outcome';
 import { ProbeLoop, type Timers } from '../src/loop';
@@ -68,10 +68,13 @@ interface Rig {
 async function rig(env: Record<string, string> = {}): Promise<Rig> {
   const clock = new FakeClock();
   const config = configFor(env);
-  const breaker = new CircuitBreaker(
-    { errorThreshold: config.errorThreshold, successThreshold: config.successThreshold, openWindowMs: config.timeWindowMs, halfOpenMaxCalls: config.halfOpenMaxCalls },
+  const breaker = new CircuitBreaker({
+    errorThreshold: config.errorThreshold,
+    successThreshold: config.successThreshold,
+    openWindowMs: config.timeWindowMs,
+    halfOpenMaxCalls: config.halfOpenMaxCalls,
     clock,
-  );
+  });
   const metrics = new Metrics(breaker);
   const logger = new RecordingLogger();
   const timers = new ManualTimers();

@@ -1,5 +1,4 @@
-import { CircuitBreaker, type BreakerOptions } from '../src/breaker';
-import type { Clock } from '../src/clock';
+import { CircuitBreaker, type BreakerOptions, type Clock } from '@circuit-breaker-demo/breaker';
 import { LastOutcome } from '../src/last-outcome';
 import { ProbeLoop, type LoopOptions } from '../src/loop';
 import type { Probe, ProbeResult } from '../src/probe';
@@ -52,7 +51,7 @@ function failFromOutside(breaker: CircuitBreaker): void {
 function setup(probe: ScriptedProbe, overrides: Partial<BreakerOptions & LoopOptions> = {}) {
   const settings = { errorThreshold: 3, successThreshold: 3, openWindowMs: 10_000, halfOpenMaxCalls: 1, probeIntervalMs: 3_000, ...overrides };
   const logger = new RecordingLogger();
-  const breaker = new CircuitBreaker(settings, clock);
+  const breaker = new CircuitBreaker({ ...settings, clock });
   breaker.onTransition((transition) => logTransition(logger, transition));
   const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock }, settings);
   return { breaker, loop, logger };
@@ -142,7 +141,7 @@ it('spaces trials by PROBE_INTERVAL on a clock that moves during a tick, as a re
   const probe = new ScriptedProbe(() => refused);
   const logger = new RecordingLogger();
   const settings = { errorThreshold: 3, successThreshold: 3, openWindowMs: 10_000, halfOpenMaxCalls: 1, probeIntervalMs: 3_000 };
-  const breaker = new CircuitBreaker(settings, creeping);
+  const breaker = new CircuitBreaker({ ...settings, clock: creeping });
   const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock: creeping }, settings);
   loop.start();
   await jest.advanceTimersByTimeAsync(16_000);
@@ -243,7 +242,7 @@ it('reports every probe to its observer: success, failure, skipped while open, l
   };
   const probe = new ScriptedProbe(() => ok200);
   const logger = new RecordingLogger();
-  const breaker = new CircuitBreaker({ errorThreshold: 1, successThreshold: 1, openWindowMs: 5_000, halfOpenMaxCalls: 1 }, clock);
+  const breaker = new CircuitBreaker({ errorThreshold: 1, successThreshold: 1, openWindowMs: 5_000, halfOpenMaxCalls: 1, clock });
   const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock, observer }, { probeIntervalMs: 3_000, errorThreshold: 1, successThreshold: 1 });
   loop.start();
   await jest.advanceTimersByTimeAsync(10); // probe 1: success
@@ -263,7 +262,7 @@ it('reports a probe that ended after its state as late', async () => {
   const observer = { callEnded: (_s: string, outcome: string) => seen.push(outcome), callRejected: () => undefined };
   const probe = new ScriptedProbe(() => ok200, 500);
   const logger = new RecordingLogger();
-  const breaker = new CircuitBreaker({ errorThreshold: 1, successThreshold: 1, openWindowMs: 5_000, halfOpenMaxCalls: 1 }, clock);
+  const breaker = new CircuitBreaker({ errorThreshold: 1, successThreshold: 1, openWindowMs: 5_000, halfOpenMaxCalls: 1, clock });
   const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock, observer }, { probeIntervalMs: 3_000, errorThreshold: 1, successThreshold: 1 });
   loop.start();
   await jest.advanceTimersByTimeAsync(100);
@@ -286,7 +285,7 @@ it('gives counted probe results to the last outcome, and not a late one', async 
   const lastOutcome = new LastOutcome(() => jest.now());
   const probe = new ScriptedProbe(() => ({ kind: 'failure', reason: 'HTTP 503', status: 503, latencyMs: 1 }), 500);
   const logger = new RecordingLogger();
-  const breaker = new CircuitBreaker({ errorThreshold: 2, successThreshold: 1, openWindowMs: 5_000, halfOpenMaxCalls: 1 }, clock);
+  const breaker = new CircuitBreaker({ errorThreshold: 2, successThreshold: 1, openWindowMs: 5_000, halfOpenMaxCalls: 1, clock });
   const loop = new ProbeLoop({ breaker, probe: probe.probe, logger, clock, lastOutcome }, { probeIntervalMs: 3_000, errorThreshold: 2, successThreshold: 1 });
   loop.start();
   await jest.advanceTimersByTimeAsync(500);

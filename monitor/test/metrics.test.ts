@@ -2,16 +2,16 @@
  * Metrics listen to the breaker and to call results; read back through the Prometheus text format.
  */
 import { register as globalRegistry } from 'prom-client';
-import { CircuitBreaker, type BreakerOptions } from '../src/breaker';
+import { CircuitBreaker, type BreakerOptions } from '@circuit-breaker-demo/breaker';
 import { Metrics } from '../src/metrics';
 import { FakeClock } from './support/fake-clock';
 import { parsePrometheus, sampleValue, type Sample } from './support/prometheus-text';
 
-const OPTIONS: BreakerOptions = { errorThreshold: 2, successThreshold: 1, openWindowMs: 10_000, halfOpenMaxCalls: 1 };
+const OPTIONS = { errorThreshold: 2, successThreshold: 1, openWindowMs: 10_000, halfOpenMaxCalls: 1 } satisfies BreakerOptions;
 
 function setup(): { clock: FakeClock; breaker: CircuitBreaker; metrics: Metrics } {
   const clock = new FakeClock();
-  const breaker = new CircuitBreaker(OPTIONS, clock);
+  const breaker = new CircuitBreaker({ ...OPTIONS, clock });
   return { clock, breaker, metrics: new Metrics(breaker) };
 }
 

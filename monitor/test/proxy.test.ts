@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { CircuitBreaker, type BreakerOptions } from '../src/breaker';
+import { CircuitBreaker, type BreakerOptions } from '@circuit-breaker-demo/breaker';
 import { ProbeLoop, type Timers } from '../src/loop';
 import { Metrics } from '../src/metrics';
 import { createProbe } from '../src/probe';
@@ -33,13 +33,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const BREAKER: BreakerOptions = { errorThreshold: 3, successThreshold: 3, openWindowMs: 10_000, halfOpenMaxCalls: 1 };
+const BREAKER = { errorThreshold: 3, successThreshold: 3, openWindowMs: 10_000, halfOpenMaxCalls: 1 } satisfies BreakerOptions;
 
 async function rig(
   options: { breaker?: Partial<BreakerOptions>; proxy?: Partial<ProxyOptions>; basePath?: string; upstreamUrl?: string } = {},
 ): Promise<Rig> {
   const clock = new FakeClock();
-  const breaker = new CircuitBreaker({ ...BREAKER, ...options.breaker }, clock);
+  const breaker = new CircuitBreaker({ ...BREAKER, ...options.breaker, clock });
   const logger = new RecordingLogger();
   const metrics = new Metrics(breaker);
   const upstream = await startCountingUpstream();
@@ -779,7 +779,7 @@ describe('lifecycle', () => {
     const { port } = await rig();
     const clock = new FakeClock();
     const second = createProxy({
-      breaker: new CircuitBreaker(BREAKER, clock),
+      breaker: new CircuitBreaker({ ...BREAKER, clock }),
       logger: new RecordingLogger(),
       upstream: 'http://127.0.0.1:1',
       requestTimeoutMs: 1_000,

@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/clock';
+import type { Clock } from '@circuit-breaker-demo/breaker';
 
 /** A clock that moves only when the test says so. */
 export class FakeClock implements Clock {

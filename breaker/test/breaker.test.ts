@@ -1,13 +1,13 @@
-import { CircuitBreaker, type BreakerOptions, type Ticket, type Transition } from '../src/breaker';
+import { CircuitBreaker, type BreakerOptions, type Ticket, type Transition } from '../src';
 import { FakeClock } from './support/fake-clock';
 
-const options: BreakerOptions = { errorThreshold: 3, successThreshold: 2, openWindowMs: 10_000, halfOpenMaxCalls: 1 };
+const options = { errorThreshold: 3, successThreshold: 2, openWindowMs: 10_000, halfOpenMaxCalls: 1 } satisfies BreakerOptions;
 const fail = { ok: false, reason: 'ECONNREFUSED' } as const;
 const ok = { ok: true } as const;
 
 function setup(overrides: Partial<BreakerOptions> = {}) {
   const clock = new FakeClock();
-  const breaker = new CircuitBreaker({ ...options, ...overrides }, clock);
+  const breaker = new CircuitBreaker({ ...options, ...overrides, clock });
   const transitions: Transition[] = [];
   breaker.onTransition((transition) => transitions.push(transition));
   return { clock, breaker, transitions };
@@ -257,6 +257,6 @@ describe('listeners and options', () => {
     [{ halfOpenMaxCalls: -1 }, /halfOpenMaxCalls/],
     [{ openWindowMs: 0 }, /openWindowMs/],
   ])('rejects bad options %p', (bad, message) => {
-    expect(() => new CircuitBreaker({ ...options, ...bad }, new FakeClock())).toThrow(message);
+    expect(() => new CircuitBreaker({ ...options, ...bad, clock: new FakeClock() })).toThrow(message);
   });
 });

@@ -6,7 +6,7 @@
  * window to half_open itself, and doing it after every step would hide tryAcquire's own move.
  */
 import fc from 'fast-check';
-import { CircuitBreaker, type BreakerSnapshot, type State, type Ticket } from '../src/breaker';
+import { CircuitBreaker, type BreakerSnapshot, type State, type Ticket } from '../src';
 import { FakeClock } from './support/fake-clock';
 
 interface Settings {
@@ -125,10 +125,13 @@ it('behaves like the SPEC model over thousands of random steps', () => {
   fc.assert(
     fc.property(settings, fc.nat(1_000_000), fc.array(step, { minLength: 20, maxLength: 200, size: 'max' }), (s, start, steps) => {
       const clock = new FakeClock(start);
-      const breaker = new CircuitBreaker(
-        { errorThreshold: s.errorThreshold, successThreshold: s.successThreshold, openWindowMs: s.windowMs, halfOpenMaxCalls: s.maxTrials },
+      const breaker = new CircuitBreaker({
+        errorThreshold: s.errorThreshold,
+        successThreshold: s.successThreshold,
+        openWindowMs: s.windowMs,
+        halfOpenMaxCalls: s.maxTrials,
         clock,
-      );
+      });
       const model = new Model(s, () => clock.now());
       const seen: string[] = [];
       breaker.onTransition((t) => seen.push(`${t.from}->${t.to} at ${t.at}`));

@@ -2,23 +2,35 @@
  * The circuit breaker: a pure, synchronous state machine.
  *
  * It decides and nothing else: no timers, no I/O, no logging. Time comes in through an
- * injected monotonic clock; the shell (probe loop, proxy, admin server, logger) listens to
- * its transition events and does the I/O. See SPEC "The breaker".
+ * injected monotonic clock; whoever runs the calls (execute, a probe loop, a proxy) reports
+ * their results and listens to its events.
  */
-import type { Clock } from './clock';
+import { monotonicClock, type Clock } from './clock';
+import { Listeners } from './listeners';
 
 export type State = 'closed' | 'open' | 'half_open';
 
 export interface BreakerOptions {
-  /** consecutive failures that trip closed -> open */
-  readonly errorThreshold: number;
-  /** consecutive trial successes that close a half_open circuit */
-  readonly successThreshold: number;
-  /** how long the circuit stays open before it admits trials, in ms */
-  readonly openWindowMs: number;
-  /** trial calls allowed in flight at once while half_open */
-  readonly halfOpenMaxCalls: number;
+  /** consecutive failures that trip closed -> open; default 3 */
+  readonly errorThreshold?: number;
+  /** consecutive trial successes that close a half_open circuit; default 3 */
+  readonly successThreshold?: number;
+  /** how long the circuit stays open before it admits trials, in ms; default 10 000 */
+  readonly openWindowMs?: number;
+  /** trial calls allowed in flight at once while half_open; default 1 */
+  readonly halfOpenMaxCalls?: number;
+  /** a monotonic clock in ms; default `performance.now()` */
+  readonly clock?: Clock;
 }
+
+export const BREAKER_DEFAULTS = {
+  errorThreshold: 3,
+  successThreshold: 3,
+  openWindowMs: 10_000,
+  halfOpenMaxCalls: 1,
+} as const satisfies Required<Omit<BreakerOptions, 'clock'>>;
+
+type Settings = { -readonly [K in keyof typeof BREAKER_DEFAULTS]: number };
 
 /** Why a transition happened; the shell turns this into words. */
 export type TransitionCause =
@@ -51,9 +63,14 @@ interface IssuedTicket extends Ticket {
   settled: boolean;
 }
 
-export type Admission =
-  | { readonly admitted: true; readonly ticket: Ticket }
-  | { readonly admitted: false; readonly state: 'open' | 'half_open'; readonly retryAfterMs: number };
+/** A call not admitted: the state that refused it, and ms until a trial is admitted (0 when half_open). */
+export interface Rejection {
+  readonly admitted: false;
+  readonly state: 'open' | 'half_open';
+  readonly retryAfterMs: number;
+}
+
+export type Admission = { readonly admitted: true; readonly ticket: Ticket } | Rejection;
 
 export type Outcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
@@ -71,7 +88,40 @@ export interface BreakerSnapshot {
   readonly msUntilTrial: number;
 }
 
-export type TransitionListener = (transition: Transition) => void;
+/** A counted call result; `trial` when it was a half_open trial. */
+export interface CallEvent {
+  /** clock time it was recorded, ms */
+  readonly at: number;
+  readonly trial: boolean;
+}
+
+export interface FailureEvent extends CallEvent {
+  readonly reason: string;
+}
+
+/** A result reported after its state had ended: ignored. */
+export interface LateEvent {
+  readonly at: number;
+  readonly outcome: Outcome;
+}
+
+/** What a breaker tells its listeners; every event is emitted synchronously, in order. */
+export interface BreakerEvents {
+  /** the state changed (exactly one event per change) */
+  readonly transition: Transition;
+  /** a success was counted (emitted before any transition it causes) */
+  readonly success: CallEvent;
+  /** a failure was counted (emitted before any transition it causes) */
+  readonly failure: FailureEvent;
+  /** a call was not admitted */
+  readonly rejected: Rejection;
+  /** a result arrived after its state had ended and was ignored */
+  readonly late: LateEvent;
+}
+
+export type BreakerEventName = keyof BreakerEvents;
+export type BreakerListener<E extends BreakerEventName> = (event: BreakerEvents[E]) => void;
+export type TransitionListener = BreakerListener<'transition'>;
 
 export class CircuitBreaker {
   private current: State = 'closed';
@@ -80,20 +130,31 @@ export class CircuitBreaker {
   private failures = 0;
   private successes = 0;
   private trialsInFlight = 0;
-  private readonly listeners: TransitionListener[] = [];
+  private readonly options: Settings;
+  private readonly clock: Clock;
+  private readonly transitionListeners = new Listeners<Transition>();
+  private readonly successListeners = new Listeners<CallEvent>();
+  private readonly failureListeners = new Listeners<FailureEvent>();
+  private readonly rejectionListeners = new Listeners<Rejection>();
+  private readonly lateListeners = new Listeners<LateEvent>();
 
-  constructor(
-    private readonly options: BreakerOptions,
-    private readonly clock: Clock,
-  ) {
+  constructor(options: BreakerOptions = {}) {
+    const { clock = monotonicClock, ...given } = options;
+    const settings: Settings = { ...BREAKER_DEFAULTS };
     for (const key of ['errorThreshold', 'successThreshold', 'halfOpenMaxCalls'] as const) {
-      if (!Number.isInteger(options[key]) || options[key] < 1) {
-        throw new RangeError(`${key} must be an integer >= 1, got ${options[key]}`);
+      const value = given[key];
+      if (value === undefined) continue;
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${key} must be an integer >= 1, got ${value}`);
+      settings[key] = value;
+    }
+    if (given.openWindowMs !== undefined) {
+      if (!(given.openWindowMs > 0) || !Number.isFinite(given.openWindowMs)) {
+        throw new RangeError(`openWindowMs must be a finite number > 0, got ${given.openWindowMs}`);
       }
+      settings.openWindowMs = given.openWindowMs;
     }
-    if (!(options.openWindowMs > 0)) {
-      throw new RangeError(`openWindowMs must be > 0, got ${options.openWindowMs}`);
-    }
+    this.options = settings;
+    this.clock = clock;
     this.since = clock.now();
   }
 
@@ -103,13 +164,14 @@ export class CircuitBreaker {
     return this.current;
   }
 
+  /** Listens to one kind of event; returns the function that stops listening. */
+  on<E extends BreakerEventName>(event: E, listener: BreakerListener<E>): () => void {
+    return this.listenersOf(event).add(listener);
+  }
+
   /** Listens to transitions; returns the function that stops listening. */
   onTransition(listener: TransitionListener): () => void {
-    this.listeners.push(listener);
-    return () => {
-      const index = this.listeners.indexOf(listener);
-      if (index >= 0) this.listeners.splice(index, 1);
-    };
+    return this.transitionListeners.add(listener);
   }
 
   /**
@@ -128,9 +190,9 @@ export class CircuitBreaker {
     // one clock read per call: it is most of what a rejection costs
     const now = this.clock.now();
     this.advance(now);
-    if (this.current === 'open') return { admitted: false, state: 'open', retryAfterMs: this.msUntilTrial(now) };
+    if (this.current === 'open') return this.reject({ admitted: false, state: 'open', retryAfterMs: this.msUntilTrial(now) });
     // half_open (advance only ever moves open -> half_open)
-    if (this.trialsInFlight >= this.options.halfOpenMaxCalls) return { admitted: false, state: 'half_open', retryAfterMs: 0 };
+    if (this.trialsInFlight >= this.options.halfOpenMaxCalls) return this.reject({ admitted: false, state: 'half_open', retryAfterMs: 0 });
     this.trialsInFlight += 1;
     return { admitted: true, ticket: this.issue(true) };
   }
@@ -145,7 +207,16 @@ export class CircuitBreaker {
    * is a second report for the same ticket.
    */
   record(ticket: Ticket, outcome: Outcome): RecordResult {
-    if (!settle(ticket) || ticket.epoch !== this.epoch) return 'late';
+    if (!settle(ticket)) return 'late';
+    if (ticket.epoch !== this.epoch) {
+      if (this.lateListeners.size > 0) this.lateListeners.emit({ at: this.clock.now(), outcome });
+      return 'late';
+    }
+    if (outcome.ok) {
+      if (this.successListeners.size > 0) this.successListeners.emit({ at: this.clock.now(), trial: ticket.trial });
+    } else if (this.failureListeners.size > 0) {
+      this.failureListeners.emit({ at: this.clock.now(), trial: ticket.trial, reason: outcome.reason });
+    }
     if (this.current === 'closed') {
       if (outcome.ok) {
         this.failures = 0;
@@ -193,6 +264,24 @@ export class CircuitBreaker {
     return Math.max(0, this.since + this.options.openWindowMs - now);
   }
 
+  private reject(rejection: Rejection): Rejection {
+    if (this.rejectionListeners.size > 0) this.rejectionListeners.emit(rejection);
+    return rejection;
+  }
+
+  private listenersOf<E extends BreakerEventName>(event: E): Listeners<BreakerEvents[E]> {
+    const table: { readonly [K in BreakerEventName]: Listeners<BreakerEvents[K]> } = {
+      transition: this.transitionListeners,
+      success: this.successListeners,
+      failure: this.failureListeners,
+      rejected: this.rejectionListeners,
+      late: this.lateListeners,
+    };
+    const listeners = table[event] as Listeners<BreakerEvents[E]> | undefined;
+    if (listeners === undefined) throw new TypeError(`unknown breaker event: ${String(event)}`);
+    return listeners;
+  }
+
   private issue(trial: boolean): IssuedTicket {
     return { epoch: this.epoch, trial, settled: false };
   }
@@ -208,7 +297,7 @@ export class CircuitBreaker {
     this.trialsInFlight = 0;
     const event: Transition =
       to === 'open' ? { from, to, at, cause, openForMs: this.options.openWindowMs } : { from, to, at, cause };
-    for (const listener of [...this.listeners]) listener(event);
+    this.transitionListeners.emit(event);
   }
 }
 

@@ -1,0 +1,8 @@
+/** The reason a call's signal is aborted with, and the error it fails with, when it outlives `timeoutMs`. */
+export class TimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+
+  constructor(readonly timeoutMs: number) {
+    super(`timeout after ${timeoutMs} ms`);
+  }
+}

@@ -1,0 +1,28 @@
+/** The public surface of the package: everything not exported here is internal. */
+export {
+  BREAKER_DEFAULTS,
+  CircuitBreaker,
+  type Admission,
+  type BreakerEventName,
+  type BreakerEvents,
+  type BreakerListener,
+  type BreakerOptions,
+  type BreakerSnapshot,
+  type CallEvent,
+  type FailureEvent,
+  type LateEvent,
+  type Outcome,
+  type RecordResult,
+  type Rejection,
+  type State,
+  type Ticket,
+  type Transition,
+  type TransitionCause,
+  type TransitionListener,
+} from './breaker';
+export { monotonicClock, type Clock } from './clock';
+export { guarded, type BreakerSource } from './decorator';
+export { CircuitOpenError } from './errors/circuit-open-error';
+export { TimeoutError } from './errors/timeout-error';
+export { execute, reasonOf, tryExecute, type CallOptions, type CallResult, type Guardable } from './execute';
+export { wrap } from './wrap';
