@@ -55,7 +55,7 @@ export function machine(): Machine {
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'monitor/src', 'upstream/src', 'nginx'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'breaker/src', 'monitor/src', 'upstream/src', 'nginx'], { cwd: ROOT, encoding: 'utf8' }).trim();
     if (dirty !== '') commit += ' (+ uncommitted changes in monitor/upstream/nginx)';
   } catch {
     // not a git checkout: the commit is simply unknown

@@ -4,15 +4,15 @@
  */
 import path from 'node:path';
 import dotenv from 'dotenv';
-import { createAdmin } from './admin';
+import { createAdmin } from './admin/admin';
 import { CircuitBreaker, monotonicClock } from '@circuit-breaker-demo/breaker';
 import { describeConfig, parseConfig } from './config';
 import { LastOutcome } from './last-outcome';
 import { createLogger, formatSeconds } from './logger';
-import { ProbeLoop } from './loop';
+import { ProbeLoop } from './probe/loop';
 import { createMetrics } from './metrics';
-import { createProbe } from './probe';
-import { createProxy } from './proxy';
+import { createProbe } from './probe/probe';
+import { createProxy } from './proxy/proxy';
 import type { ServerHandle } from './server-handle';
 import { logTransition } from './transition-log';
 

@@ -3,14 +3,14 @@
  * fake clock.
  */
 import type http from 'node:http';
-import { createAdmin, type Status } from '../src/admin';
+import { createAdmin, type Status } from '../src/admin/admin';
 import { CircuitBreaker } from '@circuit-breaker-demo/breaker';
 import { describeConfig, parseConfig, type Config } from '../src/config';
 import { LastOutcome } from '../src/last-outcome';
-import { ProbeLoop, type Timers } from '../src/loop';
+import { ProbeLoop, type Timers } from '../src/probe/loop';
 import { Metrics } from '../src/metrics';
-import type { Probe, ProbeResult } from '../src/probe';
-import { createProxy } from '../src/proxy';
+import type { Probe, ProbeResult } from '../src/probe/probe';
+import { createProxy } from '../src/proxy/proxy';
 import { startCountingUpstream, status as answerStatus } from './support/counting-upstream';
 import { FakeClock } from './support/fake-clock';
 import { parsePrometheus, sampleValue, type Sample } from './support/prometheus-text';

@@ -1,7 +1,7 @@
 import { CircuitBreaker, type BreakerOptions, type Clock } from '@circuit-breaker-demo/breaker';
 import { LastOutcome } from '../src/last-outcome';
-import { ProbeLoop, type LoopOptions } from '../src/loop';
-import type { Probe, ProbeResult } from '../src/probe';
+import { ProbeLoop, type LoopOptions } from '../src/probe/loop';
+import type { Probe, ProbeResult } from '../src/probe/probe';
 import { logTransition } from '../src/transition-log';
 import { RecordingLogger } from './support/recording-logger';
 

@@ -1,4 +1,4 @@
-import { classifyStatus, createProbe, type ProbeResult } from '../src/probe';
+import { classifyStatus, createProbe, type ProbeResult } from '../src/probe/probe';
 import { closedPort, startServer, type TestServer } from './support/http-server';
 
 const servers: TestServer[] = [];

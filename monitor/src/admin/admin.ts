@@ -5,12 +5,12 @@
  */
 import http from 'node:http';
 import type { CircuitBreaker, Clock, State } from '@circuit-breaker-demo/breaker';
-import { describeConfig, type Config } from './config';
-import type { LastOutcome } from './last-outcome';
-import type { Logger } from './logger';
-import type { LastProbe } from './loop';
-import type { CallSource, CallTotals, Metrics } from './metrics';
-import { serverHandle, type ServerHandle } from './server-handle';
+import { describeConfig, type Config } from '../config';
+import type { LastOutcome } from '../last-outcome';
+import type { Logger } from '../logger';
+import type { LastProbe } from '../probe/loop';
+import type { CallSource, CallTotals, Metrics } from '../metrics';
+import { serverHandle, type ServerHandle } from '../server-handle';
 
 /** What the admin API needs to know of the probe loop (ProbeLoop has it). */
 export interface LoopView {

@@ -11,11 +11,13 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { CircuitBreaker, Ticket } from '@circuit-breaker-demo/breaker';
-import type { LastOutcome } from './last-outcome';
-import type { Logger } from './logger';
-import type { CallObserver } from './metrics';
-import { classifyStatus, networkReason } from './probe';
-import { serverHandle, type ServerHandle } from './server-handle';
+import type { LastOutcome } from '../last-outcome';
+import type { Logger } from '../logger';
+import type { CallObserver } from '../metrics';
+import { classifyStatus, networkReason } from '../probe/probe';
+import { serverHandle, type ServerHandle } from '../server-handle';
+import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, NOT_ORIGIN_FORM, rejection, send, type Canned } from './answers';
+import { REQUEST_HEADER_ROLES, responseHeaders, withoutNominated } from './headers';
 
 export interface ProxyOptions {
   readonly breaker: CircuitBreaker;
@@ -123,110 +125,6 @@ class UpstreamRequest extends http.ClientRequest {
   ) {
     super(options);
   }
-}
-
-/**
- * Hop-by-hop headers (RFC 9110 7.6.1) describe one connection: never forwarded, in either
- * direction; nor is Proxy-*, nor any header the Connection header names.
- */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
-/** Names a Connection header may not remove: the body's framing and the headers this proxy sets. */
-const PROTECTED = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
-
-type RequestHeaderRole = 'drop' | 'connection' | 'transfer-encoding' | 'content-length' | 'host' | 'x-forwarded-for';
-
-/** Request headers the scan treats specially; the others are forwarded unchanged. */
-const REQUEST_HEADER_ROLES = new Map<string, RequestHeaderRole>([
-  ['connection', 'connection'],
-  ['keep-alive', 'drop'],
-  ['te', 'drop'],
-  ['trailer', 'drop'],
-  ['upgrade', 'drop'],
-  ['transfer-encoding', 'transfer-encoding'],
-  ['content-length', 'content-length'],
-  ['host', 'host'],
-  ['x-forwarded-for', 'x-forwarded-for'],
-  // ours replace the client's: this proxy is the edge that saw the request
-  ['x-forwarded-proto', 'drop'],
-  ['x-forwarded-host', 'drop'],
-  // Node has already answered 100 Continue; the upstream must not hold the body back waiting for its own
-  ['expect', 'drop'],
-]);
-
-/** Lower-cased header names a Connection value lists, beyond those dropped anyway. */
-function nominated(connection: string): Set<string> | undefined {
-  // nearly every Connection header is just one of these: no list to parse
-  const whole = connection.toLowerCase();
-  if (whole === 'keep-alive' || whole === 'close') return undefined;
-  let names: Set<string> | undefined;
-  for (const token of connection.split(',')) {
-    const name = token.trim().toLowerCase();
-    if (name && !HOP_BY_HOP.has(name) && !PROTECTED.has(name)) (names ??= new Set()).add(name);
-  }
-  return names;
-}
-
-/** Drops the headers a Connection header named; `from` skips entries already vetted. */
-function withoutNominated(headers: string[], connection: string | undefined, from = 0): string[] {
-  const names = connection === undefined ? undefined : nominated(connection);
-  if (names === undefined) return headers;
-  const kept = headers.slice(0, from);
-  for (let i = from; i < headers.length; i += 2) {
-    if (!names.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
-  }
-  return kept;
-}
-
-/** The upstream's answer headers, end-to-end ones only. */
-function responseHeaders(raw: readonly string[]): string[] {
-  const kept: string[] = [];
-  let connection: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (lower === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection},${raw[i + 1]!}`;
-    else if (!HOP_BY_HOP.has(lower) && !lower.startsWith('proxy-')) kept.push(name, raw[i + 1]!);
-  }
-  return withoutNominated(kept, connection);
-}
-
-/** A complete small JSON answer, built once. */
-interface Canned {
-  readonly status: number;
-  readonly headers: string[];
-  readonly body: Buffer;
-}
-
-function canned(status: number, body: object, extra: readonly string[] = []): Canned {
-  const bytes = Buffer.from(JSON.stringify(body));
-  return {
-    status,
-    headers: ['Content-Type', 'application/json; charset=utf-8', 'Cache-Control', 'no-store', ...extra, 'Content-Length', String(bytes.length)],
-    body: bytes,
-  };
-}
-
-function send(res: http.ServerResponse, answer: Canned): void {
-  res.writeHead(answer.status, answer.headers);
-  res.end(answer.body);
-}
-
-const NOT_ORIGIN_FORM = canned(400, { error: 'only origin-form request targets (/path) are accepted: this is not an open proxy' });
-const CANNOT_FORWARD = canned(400, { error: 'request cannot be forwarded' });
-const CLIENT_TOO_SLOW = canned(408, { error: 'request body not received in time' }, ['Connection', 'close']);
-
-/** Written to the raw socket: Node hands a CONNECT over before any response object exists. */
-const CONNECT_REFUSED = (() => {
-  const body = JSON.stringify({ error: 'CONNECT is not allowed: this is not an open proxy' });
-  return (
-    'HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n' +
-    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  );
-})();
-
-function rejection(state: 'open' | 'half_open', retryAfterSeconds: number): Canned {
-  return canned(503, { error: 'circuit open', state, retryAfterSeconds }, ['Retry-After', String(retryAfterSeconds)]);
 }
 
 /** Retry-After values up to this many seconds get a cached 503; longer windows build theirs. */

@@ -4,9 +4,9 @@
  * the window ends rather than at the next interval tick.
  */
 import type { CircuitBreaker, Clock, Outcome, Ticket, Transition } from '@circuit-breaker-demo/breaker';
-import type { LastOutcome } from './last-outcome';
-import { formatSeconds, type Logger } from './logger';
-import type { CallObserver } from './metrics';
+import type { LastOutcome } from '../last-outcome';
+import { formatSeconds, type Logger } from '../logger';
+import type { CallObserver } from '../metrics';
 import type { Probe, ProbeResult } from './probe';
 
 /** The timer functions the loop uses; injected so tests can drive time. */
