@@ -8,7 +8,8 @@
 import { monotonicClock, type Clock } from './clock';
 import { Listeners } from './listeners';
 
-export type State = 'closed' | 'open' | 'half_open';
+/** `isolated`: held open by hand (`isolate()`) until `reset()`; no window runs out, no trial is admitted. */
+export type State = 'closed' | 'open' | 'half_open' | 'isolated';
 
 export interface BreakerOptions {
   /** consecutive failures that trip closed -> open; default 3 */
@@ -37,7 +38,9 @@ export type TransitionCause =
   | { readonly kind: 'failures'; readonly failures: number; readonly lastReason: string }
   | { readonly kind: 'window_elapsed' }
   | { readonly kind: 'trial_failed'; readonly lastReason: string }
-  | { readonly kind: 'trials_succeeded'; readonly successes: number };
+  | { readonly kind: 'trials_succeeded'; readonly successes: number }
+  /** isolate() or reset() */
+  | { readonly kind: 'manual' };
 
 export interface Transition {
   readonly from: State;
@@ -63,12 +66,13 @@ interface IssuedTicket extends Ticket {
   settled: boolean;
 }
 
-/** A call not admitted: the state that refused it, and ms until a trial is admitted (0 when half_open). */
-export interface Rejection {
-  readonly admitted: false;
-  readonly state: 'open' | 'half_open';
-  readonly retryAfterMs: number;
-}
+/**
+ * A call not admitted: the state that refused it, and ms until a trial is admitted (0 when
+ * half_open: a slot frees when a trial ends; none when isolated: only reset() ends it).
+ */
+export type Rejection =
+  | { readonly admitted: false; readonly state: 'open' | 'half_open'; readonly retryAfterMs: number }
+  | { readonly admitted: false; readonly state: 'isolated'; readonly retryAfterMs: undefined };
 
 export type Admission = { readonly admitted: true; readonly ticket: Ticket } | Rejection;
 
@@ -187,6 +191,7 @@ export class CircuitBreaker {
   /** Asks to start a call. Never queues: either a ticket now, or a rejection now. */
   tryAcquire(): Admission {
     if (this.current === 'closed') return { admitted: true, ticket: this.issue(false) };
+    if (this.current === 'isolated') return this.reject(ISOLATED);
     // one clock read per call: it is most of what a rejection costs
     const now = this.clock.now();
     this.advance(now);
@@ -228,7 +233,7 @@ export class CircuitBreaker {
       }
       return 'counted';
     }
-    // half_open: only trials carry this epoch (open admits nothing and bumps the epoch)
+    // half_open: only trials carry this epoch (open and isolated admit nothing; every transition bumps the epoch)
     this.trialsInFlight -= 1;
     if (!outcome.ok) {
       this.transition('open', { kind: 'trial_failed', lastReason: outcome.reason });
@@ -239,6 +244,29 @@ export class CircuitBreaker {
       }
     }
     return 'counted';
+  }
+
+  /**
+   * Holds the circuit open by hand (state `isolated`) until `reset()`: every call is rejected, no
+   * trial is admitted. Calls in flight become late. False when it already was isolated.
+   */
+  isolate(): boolean {
+    if (this.current === 'isolated') return false;
+    this.transition('isolated', MANUAL);
+    return true;
+  }
+
+  /**
+   * Closes the circuit by hand with fresh counters, from any state. Calls in flight become late.
+   * False when it was closed already (its counters are reset all the same, without a transition).
+   */
+  reset(): boolean {
+    if (this.current === 'closed') {
+      this.failures = 0;
+      return false;
+    }
+    this.transition('closed', MANUAL);
+    return true;
   }
 
   /** Gives back a ticket whose call ended without an outcome (aborted by us), freeing its trial slot. */
@@ -300,6 +328,9 @@ export class CircuitBreaker {
     this.transitionListeners.emit(event);
   }
 }
+
+const ISOLATED: Rejection = { admitted: false, state: 'isolated', retryAfterMs: undefined };
+const MANUAL: TransitionCause = { kind: 'manual' };
 
 /** Marks a ticket settled; false when it already was (or was not issued by a breaker). */
 function settle(ticket: Ticket): boolean {

@@ -4,7 +4,7 @@
  * resolves with the call's value and rejects with its error (or a CircuitOpenError), `tryExecute`
  * always resolves, to a value that says how the call ended (no error object per rejection).
  */
-import type { CircuitBreaker, Outcome, Ticket } from './breaker';
+import type { CircuitBreaker, Outcome, Rejection, Ticket } from './breaker';
 import { CircuitOpenError } from './errors/circuit-open-error';
 import { TimeoutError } from './errors/timeout-error';
 
@@ -31,8 +31,8 @@ export type Guardable<T> = (signal: AbortSignal) => T | PromiseLike<T>;
 export type CallResult<T> =
   | { readonly kind: 'value'; readonly value: T }
   | { readonly kind: 'error'; readonly error: unknown }
-  /** not admitted: the function was not called */
-  | { readonly kind: 'rejected'; readonly state: 'open' | 'half_open'; readonly retryAfterMs: number };
+  /** not admitted: the function was not called (retryAfterMs as on CircuitOpenError) */
+  | { readonly kind: 'rejected'; readonly state: Rejection['state']; readonly retryAfterMs: number | undefined };
 
 /**
  * Given to calls that nothing can abort (no timeout, no caller signal): one shared signal instead of

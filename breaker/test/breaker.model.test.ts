@@ -1,7 +1,8 @@
 /**
  * Model-based property test: random sequences of calls, results, releases and time, run against
  * the breaker and against a small reference model written straight from SPEC "The breaker".
- * What a caller sees (admissions, record results, transition events) is compared at every step;
+ * What a caller sees (admissions, record results, isolate/reset results, and every event: transitions, successes,
+ * failures, late results, rejections) is compared at every step;
  * the full snapshot only at explicit `look` steps, because taking a snapshot moves an ended
  * window to half_open itself, and doing it after every step would hide tryAcquire's own move.
  */
@@ -60,11 +61,33 @@ class Model {
       this.trials += 1;
       return { generation: this.generation, trial: true };
     }
+    this.changes.push(`rejected ${state}`);
     return 'rejected';
   }
 
+  /** "isolate() holds the circuit open (state isolated: every call rejected, no trials) until reset()" */
+  isolate(): boolean {
+    if (this.state === 'isolated') return false;
+    this.goTo('isolated');
+    return true;
+  }
+
+  /** "reset(), which closes it with fresh counters" */
+  reset(): boolean {
+    if (this.state === 'closed') {
+      this.failures = 0;
+      return false;
+    }
+    this.goTo('closed');
+    return true;
+  }
+
   finish(generation: number, ok: boolean): 'counted' | 'late' {
-    if (generation !== this.generation) return 'late';
+    if (generation !== this.generation) {
+      this.changes.push(`late ${ok}`);
+      return 'late';
+    }
+    this.changes.push(ok ? 'success' : 'failure');
     if (this.state === 'closed') {
       this.failures = ok ? 0 : this.failures + 1;
       if (this.failures === this.s.errorThreshold) this.goTo('open');
@@ -102,7 +125,9 @@ type Step =
   | { kind: 'result'; pick: number; ok: boolean }
   | { kind: 'release'; pick: number }
   | { kind: 'time'; ms: number }
-  | { kind: 'look' };
+  | { kind: 'look' }
+  | { kind: 'isolate' }
+  | { kind: 'reset' };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: fc.constant<Step>({ kind: 'acquire' }) },
@@ -110,6 +135,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('time' as const), ms: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 3_000 })) }) },
   { weight: 1, arbitrary: fc.constant<Step>({ kind: 'look' }) },
+  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'isolate' }) },
+  { weight: 1, arbitrary: fc.constant<Step>({ kind: 'reset' }) },
 );
 
 const settings: fc.Arbitrary<Settings> = fc.record({
@@ -135,6 +162,10 @@ it('behaves like the SPEC model over thousands of random steps', () => {
       const model = new Model(s, () => clock.now());
       const seen: string[] = [];
       breaker.onTransition((t) => seen.push(`${t.from}->${t.to} at ${t.at}`));
+      breaker.on('success', () => seen.push('success'));
+      breaker.on('failure', () => seen.push('failure'));
+      breaker.on('late', (e) => seen.push(`late ${e.outcome.ok}`));
+      breaker.on('rejected', (r) => seen.push(`rejected ${r.state}`));
       const outstanding: { real: Ticket; model: { generation: number; trial: boolean } }[] = [];
 
       for (const current of steps) {
@@ -144,7 +175,7 @@ it('behaves like the SPEC model over thousands of random steps', () => {
             const real = breaker.tryAcquire();
             const expected = model.ask();
             if (expected === 'rejected') {
-              expect(real).toEqual({ admitted: false, state: model.state, retryAfterMs: model.msUntilTrial() });
+              expect(real).toEqual({ admitted: false, state: model.state, retryAfterMs: model.state === 'isolated' ? undefined : model.msUntilTrial() });
             } else {
               expect(real).toEqual({ admitted: true, ticket: expect.objectContaining({ trial: expected.trial }) });
               if (real.admitted) outstanding.push({ real: real.ticket, model: expected });
@@ -167,6 +198,12 @@ it('behaves like the SPEC model over thousands of random steps', () => {
           }
           case 'time':
             clock.advance(current.ms);
+            break;
+          case 'isolate':
+            expect(breaker.isolate()).toBe(model.isolate());
+            break;
+          case 'reset':
+            expect(breaker.reset()).toBe(model.reset());
             break;
           case 'look':
             looks += 1;

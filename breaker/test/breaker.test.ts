@@ -1,4 +1,4 @@
-import { CircuitBreaker, type BreakerOptions, type Ticket, type Transition } from '../src';
+import { BREAKER_DEFAULTS, CircuitBreaker, type BreakerOptions, type Ticket, type Transition } from '../src';
 import { FakeClock } from './support/fake-clock';
 
 const options = { errorThreshold: 3, successThreshold: 2, openWindowMs: 10_000, halfOpenMaxCalls: 1 } satisfies BreakerOptions;
@@ -258,5 +258,124 @@ describe('listeners and options', () => {
     [{ openWindowMs: 0 }, /openWindowMs/],
   ])('rejects bad options %p', (bad, message) => {
     expect(() => new CircuitBreaker({ ...options, ...bad, clock: new FakeClock() })).toThrow(message);
+  });
+});
+
+describe('defaults', () => {
+  it('builds from options alone: the SPEC defaults and the monotonic clock', () => {
+    const breaker = new CircuitBreaker();
+    for (let i = 0; i < BREAKER_DEFAULTS.errorThreshold - 1; i += 1) call(breaker, fail);
+    expect(breaker.state).toBe('closed');
+    call(breaker, fail);
+    const rejection = breaker.tryAcquire();
+    expect(rejection).toMatchObject({ admitted: false, state: 'open' });
+    // the real clock: a 10 s window has barely started
+    expect(!rejection.admitted && rejection.retryAfterMs).toBeGreaterThan(BREAKER_DEFAULTS.openWindowMs - 1_000);
+  });
+});
+
+describe('isolate and reset (manual control)', () => {
+  it('isolate holds the circuit open: every call rejected, no window runs out, no trial', () => {
+    const { breaker, clock, transitions } = setup();
+    expect(breaker.isolate()).toBe(true);
+    expect(transitions).toEqual([{ from: 'closed', to: 'isolated', at: 1_000, cause: { kind: 'manual' } }]);
+    clock.advance(options.openWindowMs * 100);
+    expect(breaker.tryAcquire()).toEqual({ admitted: false, state: 'isolated', retryAfterMs: undefined });
+    expect(breaker.state).toBe('isolated');
+    expect(breaker.snapshot().msUntilTrial).toBe(0);
+  });
+
+  it('isolating an isolated circuit changes nothing', () => {
+    const { breaker, transitions } = setup();
+    breaker.isolate();
+    expect(breaker.isolate()).toBe(false);
+    expect(transitions).toHaveLength(1);
+  });
+
+  it('reset closes an isolated circuit with fresh counters', () => {
+    const { breaker, clock, transitions } = setup();
+    breaker.isolate();
+    clock.advance(5);
+    expect(breaker.reset()).toBe(true);
+    expect(transitions.at(-1)).toEqual({ from: 'isolated', to: 'closed', at: 1_005, cause: { kind: 'manual' } });
+    expect(breaker.snapshot()).toMatchObject({ state: 'closed', since: 1_005, consecutiveFailures: 0, trialsInFlight: 0 });
+    expect(breaker.tryAcquire().admitted).toBe(true);
+  });
+
+  it('reset closes an open circuit before its window ends', () => {
+    const { breaker, transitions } = setup();
+    openIt(breaker);
+    expect(breaker.reset()).toBe(true);
+    expect(transitions.map((t) => `${t.from}->${t.to}`)).toEqual(['closed->open', 'open->closed']);
+  });
+
+  it('reset of a closed circuit clears its failures without a transition', () => {
+    const { breaker, transitions } = setup();
+    call(breaker, fail);
+    call(breaker, fail);
+    expect(breaker.reset()).toBe(false);
+    expect(transitions).toEqual([]);
+    call(breaker, fail);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('isolate while half_open with trials in flight: their results are late', () => {
+    const { breaker, clock } = setup({ halfOpenMaxCalls: 2 });
+    openIt(breaker);
+    clock.advance(options.openWindowMs);
+    const trials = [acquire(breaker), acquire(breaker)];
+    breaker.isolate();
+    expect(breaker.record(trials[0]!, ok)).toBe('late');
+    expect(breaker.record(trials[1]!, fail)).toBe('late');
+    expect(breaker.snapshot()).toMatchObject({ state: 'isolated', trialsInFlight: 0 });
+  });
+
+  it('a call admitted before reset is late after it', () => {
+    const { breaker } = setup();
+    const ticket = acquire(breaker);
+    breaker.isolate();
+    breaker.reset();
+    expect(breaker.record(ticket, fail)).toBe('late');
+    expect(breaker.snapshot().consecutiveFailures).toBe(0);
+  });
+});
+
+describe('call events', () => {
+  it('tells success and failure before the transition they cause, and late and rejected calls', () => {
+    const { breaker, clock } = setup({ errorThreshold: 2 });
+    const seen: string[] = [];
+    breaker.on('success', (e) => seen.push(`success trial=${e.trial} at ${e.at}`));
+    breaker.on('failure', (e) => seen.push(`failure ${e.reason} trial=${e.trial}`));
+    breaker.on('transition', (t) => seen.push(`${t.from}->${t.to}`));
+    breaker.on('rejected', (r) => seen.push(`rejected ${r.state} ${r.retryAfterMs}`));
+    breaker.on('late', (e) => seen.push(`late ok=${e.outcome.ok}`));
+    const early = acquire(breaker);
+    call(breaker, ok);
+    call(breaker, fail);
+    call(breaker, fail);
+    breaker.record(early, ok);
+    clock.advance(4_000);
+    breaker.tryAcquire();
+    expect(seen).toEqual([
+      'success trial=false at 1000',
+      'failure ECONNREFUSED trial=false',
+      'failure ECONNREFUSED trial=false',
+      'closed->open',
+      'late ok=true',
+      'rejected open 6000',
+    ]);
+  });
+
+  it('a listener that unsubscribes while being told does not stop the others', () => {
+    const { breaker } = setup();
+    const seen: string[] = [];
+    const first = breaker.on('failure', () => {
+      seen.push('first');
+      first();
+    });
+    breaker.on('failure', () => seen.push('second'));
+    call(breaker, fail);
+    call(breaker, fail);
+    expect(seen).toEqual(['first', 'second', 'second']);
   });
 });

@@ -3,7 +3,7 @@
  * results the probe and the proxy report. The breaker itself knows nothing about them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CircuitBreaker, State, Transition } from '@circuit-breaker-demo/breaker';
+import type { CircuitBreaker, Rejection, State, Transition } from '@circuit-breaker-demo/breaker';
 
 export type CallSource = 'probe' | 'proxy';
 
@@ -26,7 +26,7 @@ export type CallOutcome = 'success' | 'failure' | 'late' | 'rejected' | 'busy' |
 export interface CallObserver {
   /** `seconds`: time to the upstream's answer (or failure), for calls that got that far. */
   callEnded(source: CallSource, outcome: CallOutcome, seconds?: number): void;
-  callRejected(source: CallSource, state: 'open' | 'half_open'): void;
+  callRejected(source: CallSource, state: Rejection['state']): void;
 }
 
 export type CallTotals = Record<CallSource, Record<CallOutcome, number>>;
@@ -36,7 +36,7 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean;
 }
 
-const STATES: readonly State[] = ['closed', 'open', 'half_open'];
+const STATES: readonly State[] = ['closed', 'open', 'half_open', 'isolated'];
 const SOURCES: readonly CallSource[] = ['probe', 'proxy'];
 const OUTCOMES: readonly CallOutcome[] = ['success', 'failure', 'late', 'rejected', 'busy', 'aborted'];
 /** The only moves the breaker makes; each series exists from the start, so rate() works on its first change. */
@@ -45,6 +45,12 @@ const TRANSITIONS: readonly (readonly [State, State])[] = [
   ['open', 'half_open'],
   ['half_open', 'open'],
   ['half_open', 'closed'],
+  // by hand: isolate() from any state, reset() back to closed
+  ['closed', 'isolated'],
+  ['open', 'isolated'],
+  ['half_open', 'isolated'],
+  ['isolated', 'closed'],
+  ['open', 'closed'],
 ];
 /** Seconds, from loopback (sub-millisecond) to a slow LAN upstream near REQUEST_TIMEOUT. */
 export const LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -97,8 +103,8 @@ function catchUp<A extends string, B extends string, K extends string>(
   }
 }
 
-type RejectedState = 'open' | 'half_open';
-const REJECTED_STATES: readonly RejectedState[] = ['open', 'half_open'];
+type RejectedState = Rejection['state'];
+const REJECTED_STATES: readonly RejectedState[] = ['open', 'half_open', 'isolated'];
 
 export class Metrics implements CallObserver {
   /** A registry of its own, not prom-client's global one, so tests can build several. */

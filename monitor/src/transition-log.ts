@@ -7,7 +7,8 @@ export function transitionMessage(transition: Transition): string {
   return `Circuit changed from ${transition.from} to ${transition.to} (${context(transition)})`;
 }
 
-function context({ cause, openForMs }: Transition): string {
+function context(transition: Transition): string {
+  const { cause, openForMs } = transition;
   const trialIn = `trial in ${formatSeconds(openForMs ?? 0)} s`;
   switch (cause.kind) {
     case 'failures':
@@ -18,6 +19,8 @@ function context({ cause, openForMs }: Transition): string {
       return 'open window ended; sending trial calls';
     case 'trials_succeeded':
       return `${cause.successes} consecutive trial successes`;
+    case 'manual':
+      return transition.to === 'isolated' ? 'manual: isolated until reset' : 'manual: reset';
   }
 }
 

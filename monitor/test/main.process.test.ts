@@ -17,6 +17,9 @@ beforeAll(() => {
   outDir = mkdtempSync(path.join(tmpdir(), 'monitor-build-'));
   workdir = mkdtempSync(path.join(tmpdir(), 'monitor-test-'));
   const tsc = require.resolve('typescript/bin/tsc');
+  // the breaker package is resolved through node_modules, to its build: bring that up to date first
+  const breaker = spawnSync(process.execPath, [tsc, '-p', path.join(repo, 'breaker/tsconfig.build.json')], { encoding: 'utf8' });
+  if (breaker.status !== 0) throw new Error(`breaker build failed:\n${breaker.stdout}${breaker.stderr}`);
   const build = spawnSync(process.execPath, [tsc, '-p', path.join(repo, 'monitor/tsconfig.build.json'), '--outDir', outDir], {
     encoding: 'utf8',
   });

@@ -31,7 +31,7 @@ const stateOf = (samples: Sample[]): Record<string, number> =>
 it('every series exists from the start, at zero, and the state gauge says closed', async () => {
   const { metrics } = setup();
   const samples = await scrape(metrics);
-  expect(stateOf(samples)).toEqual({ closed: 1, open: 0, half_open: 0 });
+  expect(stateOf(samples)).toEqual({ closed: 1, open: 0, half_open: 0, isolated: 0 });
   for (const source of ['probe', 'proxy']) {
     for (const outcome of ['success', 'failure', 'late', 'rejected', 'busy', 'aborted']) {
       expect(sampleValue(samples, 'circuit_breaker_calls_total', { source, outcome })).toBe(0);
@@ -39,20 +39,44 @@ it('every series exists from the start, at zero, and the state gauge says closed
     expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source, state: 'open' })).toBe(0);
     expect(sampleValue(samples, 'circuit_breaker_call_duration_seconds_count', { source })).toBe(0);
   }
-  for (const [from, to] of [['closed', 'open'], ['open', 'half_open'], ['half_open', 'open'], ['half_open', 'closed']] as const) {
-    expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from, to })).toBe(0);
+  const moves = [
+    ['closed', 'open'],
+    ['open', 'half_open'],
+    ['half_open', 'open'],
+    ['half_open', 'closed'],
+    ['closed', 'isolated'],
+    ['open', 'isolated'],
+    ['half_open', 'isolated'],
+    ['isolated', 'closed'],
+    ['open', 'closed'],
+  ] as const;
+  for (const [from, to] of moves) expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from, to })).toBe(0);
+  for (const source of ['probe', 'proxy']) {
+    expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source, state: 'isolated' })).toBe(0);
   }
+});
+
+it('shows an isolated circuit in the state gauge, and counts the manual moves', async () => {
+  const { breaker, metrics } = setup();
+  breaker.isolate();
+  let samples = await scrape(metrics);
+  expect(stateOf(samples)).toEqual({ closed: 0, open: 0, half_open: 0, isolated: 1 });
+  expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'closed', to: 'isolated' })).toBe(1);
+  breaker.reset();
+  samples = await scrape(metrics);
+  expect(stateOf(samples)).toEqual({ closed: 1, open: 0, half_open: 0, isolated: 0 });
+  expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'isolated', to: 'closed' })).toBe(1);
 });
 
 it('the state gauge follows the transitions, one series per state, and transitions are counted by from and to', async () => {
   const { clock, breaker, metrics } = setup();
   fail(breaker);
   fail(breaker);
-  expect(stateOf(await scrape(metrics))).toEqual({ closed: 0, open: 1, half_open: 0 });
+  expect(stateOf(await scrape(metrics))).toEqual({ closed: 0, open: 1, half_open: 0, isolated: 0 });
 
   clock.advance(10_000);
   breaker.advance();
-  expect(stateOf(await scrape(metrics))).toEqual({ closed: 0, open: 0, half_open: 1 });
+  expect(stateOf(await scrape(metrics))).toEqual({ closed: 0, open: 0, half_open: 1, isolated: 0 });
 
   fail(breaker);
   clock.advance(10_000);
@@ -60,7 +84,7 @@ it('the state gauge follows the transitions, one series per state, and transitio
   const admission = breaker.tryAcquire();
   if (admission.admitted) breaker.record(admission.ticket, { ok: true });
   const samples = await scrape(metrics);
-  expect(stateOf(samples)).toEqual({ closed: 1, open: 0, half_open: 0 });
+  expect(stateOf(samples)).toEqual({ closed: 1, open: 0, half_open: 0, isolated: 0 });
   expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'closed', to: 'open' })).toBe(1);
   expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'open', to: 'half_open' })).toBe(2);
   expect(sampleValue(samples, 'circuit_breaker_transitions_total', { from: 'half_open', to: 'open' })).toBe(1);
@@ -127,7 +151,7 @@ it('stops following the breaker after close()', async () => {
   metrics.close();
   fail(breaker);
   fail(breaker);
-  expect(stateOf(await scrape(metrics))).toEqual({ closed: 1, open: 0, half_open: 0 });
+  expect(stateOf(await scrape(metrics))).toEqual({ closed: 1, open: 0, half_open: 0, isolated: 0 });
 });
 
 it('adds the process metrics when asked', async () => {

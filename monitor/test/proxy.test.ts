@@ -285,6 +285,18 @@ describe('open circuit', () => {
     expect(upstream.connections).toBe(0);
   });
 
+  it('answers 503 without Retry-After while isolated, naming the state, and makes no upstream connection', async () => {
+    const { port, upstream, breaker, clock, metrics } = await rig();
+    breaker.isolate();
+    clock.advance(60_000);
+    const reply = await call(port);
+    expect(reply.status).toBe(503);
+    expect(reply.headers['retry-after']).toBeUndefined();
+    expect(JSON.parse(reply.body)).toEqual({ error: 'circuit isolated', state: 'isolated' });
+    expect(upstream.connections).toBe(0);
+    expect(metrics.callTotals().proxy.rejected).toBe(1);
+  });
+
   it('forwards again once the window has ended: the proxied call is the trial', async () => {
     const { port, breaker, clock, upstream } = await rig({ breaker: { successThreshold: 1 } });
     trip(breaker);

@@ -174,6 +174,8 @@ export class ProbeLoop {
         state: 'open',
         retryInSeconds,
       });
+    } else if (admission.state === 'isolated' && kind === 'interval') {
+      this.logger.info('probe skipped: circuit isolated until reset', { event: 'skip', state: 'isolated' });
     } else if (admission.state === 'half_open') {
       this.logger.debug('probe skipped: circuit half_open and every trial slot is taken', { event: 'skip', state: 'half_open' });
     }

@@ -35,6 +35,11 @@ export const CONNECT_REFUSED = (() => {
   );
 })();
 
+/** The 503 of a circuit that rejects; an isolated one names no time to come back. */
+export function isolatedRejection(): Canned {
+  return canned(503, { error: 'circuit isolated', state: 'isolated' });
+}
+
 export function rejection(state: 'open' | 'half_open', retryAfterSeconds: number): Canned {
   return canned(503, { error: 'circuit open', state, retryAfterSeconds }, ['Retry-After', String(retryAfterSeconds)]);
 }

@@ -16,7 +16,7 @@ import type { Logger } from '../logger';
 import type { CallObserver } from '../metrics';
 import { classifyStatus, networkReason } from '../probe/probe';
 import { serverHandle, type ServerHandle } from '../server-handle';
-import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, NOT_ORIGIN_FORM, rejection, send, type Canned } from './answers';
+import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejection, NOT_ORIGIN_FORM, rejection, send, type Canned } from './answers';
 import { REQUEST_HEADER_ROLES, responseHeaders, withoutNominated } from './headers';
 
 export interface ProxyOptions {
@@ -156,6 +156,7 @@ class GuardedProxy {
   private readonly busy: Canned;
   private readonly openAnswers: Canned[] = [];
   private readonly halfOpenAnswer = rejection('half_open', 1);
+  private readonly isolatedAnswer = isolatedRejection();
 
   constructor(options: ProxyOptions) {
     this.breaker = options.breaker;
@@ -202,7 +203,7 @@ class GuardedProxy {
     const admission = this.breaker.tryAcquire();
     if (!admission.admitted) {
       this.observer?.callRejected('proxy', admission.state);
-      send(res, admission.state === 'open' ? this.openAnswer(admission.retryAfterMs) : this.halfOpenAnswer);
+      send(res, admission.state === 'open' ? this.openAnswer(admission.retryAfterMs) : admission.state === 'half_open' ? this.halfOpenAnswer : this.isolatedAnswer);
       return;
     }
     if (this.saturated()) {
