@@ -44,7 +44,7 @@ BASE_TAG=localbase:bookworm
 NODE_MAJOR=24
 NODE_TAG=node:$NODE_MAJOR-bookworm-slim
 NPM_SPEC=npm@11                # the npm major that Node 24 bundles
-NGINX_TAG=nginx:1.28
+NGINX_TAG=nginx:1.30
 STANDIN_LABEL=cbdemo.lab.standin   # label on stand-ins: hash of their recipe (a real image has none)
 
 # dockerd flags: leave the host firewall alone and keep container traffic on the machine.
@@ -439,13 +439,14 @@ write_nginx_context() {
   local ctx=$1
   mkdir -p "$ctx/entrypoint.d"
   # Debian's nginx laid out like the official image: nginx.conf includes conf.d/*.conf only (a
-  # rendered or mounted conf.d/default.conf is THE server), user nginx, logs to stdout/stderr.
+  # rendered or mounted conf.d/default.conf is THE server), user nginx, logs to stdout/stderr, pid
+  # in /run/nginx.pid (the official packages moved it there from /var/run in 1.28).
   cat >"$ctx/nginx.conf" <<'EOF'
 user  nginx;
 worker_processes  auto;
 
 error_log  /var/log/nginx/error.log notice;
-pid        /var/run/nginx.pid;
+pid        /run/nginx.pid;
 
 events {
     worker_connections  1024;

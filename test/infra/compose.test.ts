@@ -27,6 +27,7 @@ interface Service {
   healthcheck?: { test: unknown };
   ports?: string[];
   tmpfs?: string[];
+  volumes?: string[];
 }
 interface Compose {
   services: Record<string, Service>;
@@ -42,6 +43,13 @@ function hasHealthcheck(service: Service): boolean {
   if (!service.build) return false;
   const dockerfile = path.join(ROOT, service.build.context, service.build.dockerfile ?? 'Dockerfile');
   return DockerfileParser.parse(readFileSync(dockerfile, 'utf8')).getHEALTHCHECKs().length > 0;
+}
+
+/** The images a built service's Dockerfile starts from (none for a service that is not built). */
+function baseImages(service: Service): string[] {
+  if (!service.build) return [];
+  const dockerfile = path.join(ROOT, service.build.context, service.build.dockerfile ?? 'Dockerfile');
+  return DockerfileParser.parse(readFileSync(dockerfile, 'utf8')).getFROMs().map((from) => from.getImage() ?? '');
 }
 
 /** The project's rules; returns one line per broken rule. */
@@ -61,7 +69,8 @@ export function projectRuleViolations(compose: Compose): string[] {
     for (const file of [service.env_file ?? []].flat()) {
       if (!existsSync(path.join(ROOT, file))) problems.push(`${name}: env_file ${file} does not exist`);
     }
-    if (service.build && service.init !== true) problems.push(`${name}: a node service needs init: true`);
+    const node = baseImages(service).some((image) => image.startsWith('node:'));
+    if (node && service.init !== true) problems.push(`${name}: a node service needs init: true`);
   }
   return problems;
 }
@@ -112,7 +121,7 @@ it('the rules catch what they are meant to catch', () => {
   const broken: Compose = {
     services: {
       monitor: { build: { context: '.', dockerfile: 'monitor/Dockerfile' }, depends_on: { ghost: { condition: 'service_started' } }, env_file: 'missing.env' },
-      nginx: { image: 'nginx:1.28', depends_on: { web: { condition: 'service_healthy' } } },
+      nginx: { build: { context: 'nginx' }, depends_on: { web: { condition: 'service_healthy' } } },
       web: { image: 'example' },
     },
   };
@@ -137,8 +146,8 @@ it('publishes ports on 127.0.0.1 only', () => {
 });
 
 it('hardens every service: read-only root, no capabilities beyond what it needs, no-new-privileges', () => {
-  // the official nginx image's master chowns its temp dirs and switches to the nginx user
-  const needed: Record<string, string[]> = { nginx: ['CHOWN', 'SETGID', 'SETUID'] };
+  // the official nginx image's master binds port 80, chowns its temp dirs and switches to the nginx user
+  const needed: Record<string, string[]> = { nginx: ['CHOWN', 'NET_BIND_SERVICE', 'SETGID', 'SETUID'] };
   for (const [name, service] of Object.entries(compose.services)) {
     expect([name, service.read_only]).toEqual([name, true]);
     expect([name, service.cap_drop]).toEqual([name, ['ALL']]);
@@ -166,8 +175,45 @@ it('the port rule catches a port the process is not given', () => {
   ]);
 });
 
-it('pins the nginx image to a version', () => {
-  expect(compose.services.nginx?.image).toMatch(/^nginx:\d+\.\d+/);
+/**
+ * Services that listen below 1024 inside their container without NET_BIND_SERVICE: they bind only
+ * because Docker 20.10+ sets net.ipv4.ip_unprivileged_port_start=0 in the container's network
+ * namespace (older engines, other runtimes and host networking do not). One line per such service.
+ */
+export function privilegedPortsWithoutCapability(compose: Compose, listenPorts: Record<string, number>): string[] {
+  return Object.entries(listenPorts).flatMap(([name, port]) => {
+    const capabilities = compose.services[name]?.cap_add ?? [];
+    return port < 1024 && !capabilities.includes('NET_BIND_SERVICE') ? [`${name} listens on port ${port} without NET_BIND_SERVICE`] : [];
+  });
+}
+
+describe('nginx', () => {
+  const nginx = compose.services.nginx ?? {};
+
+  it('is built from nginx/Dockerfile (the pinned official image with the template baked in), not a bind mount', () => {
+    expect(nginx.build).toEqual({ context: 'nginx' });
+    expect(nginx.image).toBeUndefined();
+    expect(nginx.volumes).toBeUndefined();
+  });
+
+  it('gets NET_BIND_SERVICE for the port it listens on inside the container', () => {
+    const port = Number(environmentOf(nginx).NGINX_LISTEN);
+    expect(port).toBe(80);
+    expect(nginx.ports).toEqual([`127.0.0.1:\${NGINX_PORT:-8000}:${port}`]);
+    expect(privilegedPortsWithoutCapability(compose, { nginx: port })).toEqual([]);
+  });
+
+  it('the port rule catches a privileged port without the capability', () => {
+    const broken: Compose = { services: { nginx: { cap_add: ['CHOWN', 'SETGID', 'SETUID'] }, web: { cap_add: ['NET_BIND_SERVICE'] } } };
+    expect(privilegedPortsWithoutCapability(broken, { nginx: 80, web: 443 })).toEqual(['nginx listens on port 80 without NET_BIND_SERVICE']);
+    expect(privilegedPortsWithoutCapability(broken, { nginx: 8080 })).toEqual([]);
+  });
+
+  it('has a tmpfs on /run, where nginx 1.28 and newer write nginx.pid (on Debian /var/run is only a link to it)', () => {
+    expect(nginx.tmpfs).toContain('/run');
+    expect(nginx.tmpfs).not.toContain('/var/run');
+    expect(nginx.tmpfs).toEqual(expect.arrayContaining(['/etc/nginx/conf.d', '/var/cache/nginx', '/tmp']));
+  });
 });
 
 const dockerCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;

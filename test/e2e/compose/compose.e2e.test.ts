@@ -9,7 +9,8 @@
  * host network (compose networks here have no route out to the npm registry).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -32,10 +33,45 @@ function lab(command: string): string {
   return result.stdout;
 }
 
+interface Stack {
+  readonly project: string;
+  /** compose files after docker-compose.yml and the test override */
+  readonly files?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** `docker-compose <args>` for one stack: its project name, the build override and its own files. */
+function composeIn(stack: Stack, ...args: string[]): string {
+  const files = ['docker-compose.yml', 'test/docker/compose.test-override.yml', ...(stack.files ?? [])].flatMap((file) => ['-f', file]);
+  return execFileSync('docker-compose', ['-p', stack.project, ...files, ...args], {
+    cwd: ROOT,
+    env: { ...env, ...stack.env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
+  });
+}
+
 /** `docker-compose <args>` exactly as a user types it, plus the project name and the build override. */
 function compose(...args: string[]): string {
-  const files = ['-f', 'docker-compose.yml', '-f', 'test/docker/compose.test-override.yml'];
-  return execFileSync('docker-compose', ['-p', PROJECT, ...files, ...args], { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  return composeIn({ project: PROJECT }, ...args);
+}
+
+/** Polls `url` until it answers `status`; throws with the last error after `timeoutMs`. */
+async function waitForStatus(url: string, status: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string;
+  for (;;) {
+    try {
+      const reply = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (reply.status === status) return;
+      last = `HTTP ${reply.status}`;
+    } catch (error) {
+      last = String((error as Error).cause ?? error);
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /** `curl -si <url>` as the README shows it, saved for the README; returns the status line. */
@@ -98,6 +134,27 @@ afterAll(() => {
 it('docker-compose config -q accepts the compose file as users run it', () => {
   // the infra suite runs this only where docker-compose is installed; here it always is
   expect(() => execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, env, stdio: 'pipe' })).not.toThrow();
+});
+
+it('nginx starts from a checkout whose template root cannot read (mode 000, another owner): the image sets its mode', async () => {
+  // what a checkout under umask 077 by another user looks like to a root without CAP_DAC_OVERRIDE,
+  // and worse: the build copies the file in, and nginx/Dockerfile makes it readable
+  const context = mkdtempSync(path.join(tmpdir(), 'cbdemo-nginx-context-'));
+  const stack: Stack = { project: `${PROJECT}-modes`, files: [path.join(context, 'override.yml')], env: { NGINX_PORT: '8009' } };
+  try {
+    cpSync(path.join(ROOT, 'nginx'), path.join(context, 'nginx'), { recursive: true });
+    const templates = path.join(context, 'nginx/templates');
+    chmodSync(path.join(templates, 'default.conf.template'), 0o000);
+    chmodSync(templates, 0o700);
+    for (const file of [templates, path.join(templates, 'default.conf.template')]) chownSync(file, 4242, 4242);
+    writeFileSync(path.join(context, 'override.yml'), `services:\n  nginx:\n    build:\n      context: ${path.join(context, 'nginx')}\n`);
+    composeIn(stack, 'up', '-d', '--build', '--no-deps', 'nginx');
+    await waitForStatus('http://127.0.0.1:8009/nginx-health', 200, 30_000);
+    expect(composeIn(stack, 'logs', '--no-color', 'nginx')).toMatch(/Running envsubst on \/etc\/nginx\/templates\/default\.conf\.template/);
+  } finally {
+    composeIn(stack, 'down', '-v', '--remove-orphans', '--rmi', 'local');
+    rmSync(context, { recursive: true, force: true });
+  }
 });
 
 it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open -> half_open -> closed', async () => {
