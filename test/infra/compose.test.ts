@@ -28,9 +28,12 @@ interface Service {
   ports?: string[];
   tmpfs?: string[];
   volumes?: string[];
+  profiles?: string[];
+  command?: string[];
 }
 interface Compose {
   services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
 }
 
 function load(): Compose {
@@ -216,6 +219,38 @@ describe('nginx', () => {
   });
 });
 
+describe('the observability profile', () => {
+  const prometheus = compose.services.prometheus ?? {};
+
+  it('adds Prometheus only with --profile observability: the default services have no profile', () => {
+    expect(prometheus.profiles).toEqual(['observability']);
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (name !== 'prometheus') expect([name, service.profiles]).toEqual([name, undefined]);
+    }
+  });
+
+  it('runs the official Prometheus image pinned to a release', () => {
+    expect(prometheus.image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(prometheus.build).toBeUndefined();
+  });
+
+  it('mounts the shipped scrape config and rules read-only where the config names them', () => {
+    // and, with a read-only root, the data directory on a named volume as the one writable place
+    expect(prometheus.volumes).toEqual([
+      './prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
+      './prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro',
+      'prometheus-data:/prometheus',
+    ]);
+    expect(compose.volumes).toEqual({ 'prometheus-data': null });
+    expect(prometheus.command).toEqual(expect.arrayContaining(['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus']));
+  });
+
+  it('publishes its UI and API on 127.0.0.1 only, and scrapes the monitor, which starts first', () => {
+    expect(prometheus.ports).toEqual(['127.0.0.1:${PROMETHEUS_PORT:-9090}:9090']);
+    expect(prometheus.depends_on).toEqual({ monitor: { condition: 'service_started' } });
+  });
+});
+
 const dockerCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
 const NO_DOCKER_COMPOSE = 'docker-compose is not installed: `npm run setup:test` installs Debian\'s docker-compose';
 const withDockerCompose = (name: string, tests: () => void): void => describeWithTool('docker-compose', dockerCompose, NO_DOCKER_COMPOSE, name, tests);
@@ -226,17 +261,43 @@ function resolvedPort(port: string | { host_ip?: string; published?: string | nu
   return `${port.host_ip ?? ''}:${String(port.published ?? '')}:${port.target}`;
 }
 
+/** A volume of `docker-compose config` output as `source:target[:ro]`: 1.29 prints strings (`:rw` too), v2 objects. */
+function resolvedVolume(volume: string | { source: string; target: string; read_only?: boolean }): string {
+  if (typeof volume === 'string') return volume.replace(/:rw$/, '');
+  return `${volume.source}:${volume.target}${volume.read_only ? ':ro' : ''}`;
+}
+
 withDockerCompose('docker-compose config', () => {
-  const config = (args: string[], env: Record<string, string> = {}): string =>
-    execFileSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', ...args], {
+  const config = (args: string[], env: Record<string, string> = {}, global: string[] = []): string =>
+    execFileSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), ...global, 'config', ...args], {
       cwd: ROOT,
       stdio: 'pipe',
       encoding: 'utf8',
       env: { ...process.env, ...env },
     });
 
-  it('`docker-compose config -q` accepts it', () => {
+  it('`docker-compose config -q` accepts it, with and without --profile observability', () => {
     expect(() => config(['-q'])).not.toThrow();
+    expect(() => config(['-q'], {}, ['--profile', 'observability'])).not.toThrow();
+  });
+
+  it('without the profile, Prometheus is not among the services `docker compose up` starts', () => {
+    // docker-compose 1.29 lists every service and keeps `profiles`; compose v2 leaves profiled ones out
+    const { services } = parse(config([])) as Compose;
+    expect(Object.keys(services).filter((name) => name !== 'prometheus').sort()).toEqual(['monitor', 'nginx', 'upstream']);
+    if (services.prometheus) expect(services.prometheus.profiles).toEqual(['observability']);
+  });
+
+  it('with --profile observability: Prometheus with its files resolved and read-only, on 127.0.0.1:PROMETHEUS_PORT', () => {
+    const { prometheus } = (parse(config([], { PROMETHEUS_PORT: '9191' }, ['--profile', 'observability'])) as Compose).services;
+    expect(prometheus?.ports?.map(resolvedPort)).toEqual(['127.0.0.1:9191:9090']);
+    const volumes = (prometheus?.volumes ?? []) as (string | { source: string; target: string; read_only?: boolean })[];
+    expect(volumes.map(resolvedVolume)).toEqual([
+      `${path.join(ROOT, 'prometheus/prometheus.yml')}:/etc/prometheus/prometheus.yml:ro`,
+      `${path.join(ROOT, 'prometheus/alerts.yml')}:/etc/prometheus/alerts.yml:ro`,
+      'prometheus-data:/prometheus',
+    ]);
+    expect(prometheus).toMatchObject({ read_only: true, cap_drop: ['ALL'], security_opt: ['no-new-privileges:true'] });
   });
 
   it('PROXY_PORT and ADMIN_PORT from the shell move the published ports and the monitor\'s listeners together', () => {

@@ -116,7 +116,7 @@ beforeAll(() => {
       .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
   );
   // a previous run killed midway may have left the project behind
-  compose('down', '-v', '--remove-orphans');
+  compose('--profile', 'observability', 'down', '-v', '--remove-orphans');
   started = true;
 });
 
@@ -124,7 +124,8 @@ afterAll(() => {
   try {
     if (started) {
       writeFileSync(LAST_RUN('monitor.log'), `${monitorLog().join('\n')}\n`);
-      compose('down', '-v', '--remove-orphans');
+      // the profile too: without it docker-compose 1.29 leaves Prometheus (and so the network) up
+      compose('--profile', 'observability', 'down', '-v', '--remove-orphans');
     }
   } finally {
     lab('teardown');
@@ -196,4 +197,81 @@ it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open 
   writeFileSync(LAST_RUN('memory.txt'), memory);
 
   process.stdout.write(`compose e2e: up -d --build took ${upSeconds.toFixed(1)} s, whole scenario ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+});
+
+interface PrometheusAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  state: 'pending' | 'firing';
+  activeAt: string;
+}
+
+/** Prometheus's own API on its published port: `data` of a successful answer. */
+async function prometheusApi<T>(pathAndQuery: string): Promise<T> {
+  const reply = await fetch(`http://127.0.0.1:9090${pathAndQuery}`, { signal: AbortSignal.timeout(2000) });
+  const body = (await reply.json()) as { status: string; data: T };
+  if (body.status !== 'success') throw new Error(`${pathAndQuery}: ${JSON.stringify(body)}`);
+  return body.data;
+}
+
+async function until<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await attempt();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const openAlerts = async (): Promise<PrometheusAlert[]> =>
+  (await prometheusApi<{ alerts: PrometheusAlert[] }>('/api/v1/alerts')).alerts.filter((alert) => alert.labels.alertname === 'CircuitBreakerOpen');
+
+it('--profile observability adds Prometheus with the rules: stop nginx and CircuitBreakerOpen is pending or firing, start nginx and it resolves', async () => {
+  // the walkthrough's plain `up` started no Prometheus
+  expect(compose('ps', '-q', 'prometheus').trim()).toBe('');
+  const t0 = Date.now();
+  compose('--profile', 'observability', 'up', '-d');
+  await until('Prometheus scrapes the monitor', async () => {
+    const { result } = await prometheusApi<{ result: { value: [number, string] }[] }>('/api/v1/query?query=up%7Bjob%3D%22circuit-breaker-monitor%22%7D');
+    return result[0]?.value[1] === '1' ? true : undefined;
+  }, 60_000).catch((error: unknown) => {
+    throw new Error(`${String(error)}\n${compose('--profile', 'observability', 'logs', '--no-color', '--tail', '20', 'prometheus')}`);
+  });
+  const readySeconds = (Date.now() - t0) / 1000;
+  const { groups } = await prometheusApi<{ groups: { rules: { name: string; type: string }[] }[] }>('/api/v1/rules');
+  expect(groups.flatMap((group) => group.rules.filter((rule) => rule.type === 'alerting').map((rule) => rule.name))).toEqual([
+    'CircuitBreakerOpen',
+    'CircuitBreakerFlapping',
+    'CircuitBreakerRejectingCalls',
+    'CircuitBreakerMonitorDown',
+    'CircuitBreakerMonitorMissing',
+  ]);
+  expect(await openAlerts()).toEqual([]);
+
+  const stopped = Date.now();
+  compose('stop', 'nginx');
+  const [alert] = await until('CircuitBreakerOpen pending or firing', async () => {
+    const alerts = await openAlerts();
+    return alerts.length > 0 ? alerts : undefined;
+  }, 30_000);
+  const pendingSeconds = (Date.now() - stopped) / 1000;
+  expect(alert).toMatchObject({ labels: { alertname: 'CircuitBreakerOpen', severity: 'critical', job: 'circuit-breaker-monitor', instance: 'monitor:8081' } });
+  expect(['pending', 'firing']).toContain(alert?.state);
+  expect(alert?.annotations.summary).toBe('Circuit open on monitor:8081 for over a minute: its upstream is failing');
+  writeFileSync(LAST_RUN('prometheus-alerts.json'), `${JSON.stringify(await prometheusApi('/api/v1/alerts'), null, 2)}\n`);
+
+  const started = Date.now();
+  compose('start', 'nginx');
+  await until('CircuitBreakerOpen resolved', async () => ((await openAlerts()).length === 0 ? true : undefined), 60_000);
+  const resolvedSeconds = (Date.now() - started) / 1000;
+  expect((await fetch('http://127.0.0.1:8081/status').then((reply) => reply.json())) as unknown).toMatchObject({ state: 'closed' });
+  process.stdout.write(
+    `compose e2e (observability): Prometheus scraping ${readySeconds.toFixed(1)} s after up, alert ${alert?.state} ${pendingSeconds.toFixed(1)} s after stop nginx, resolved ${resolvedSeconds.toFixed(1)} s after start nginx; whole test ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 });
