@@ -1,12 +1,16 @@
 /**
  * The compose stack on a real Docker engine, played with the README's commands literally:
  * `docker-compose up -d --build`, `docker-compose stop nginx`, `docker-compose logs monitor`,
- * `docker-compose start nginx`, `docker-compose down -v`. Default timings from .env.
+ * `docker-compose start nginx`, `docker-compose down -v`. Default timings from .env. Then the same
+ * with `--profile observability`, read through Prometheus's API; and nginx built from a checkout
+ * whose template a root without capabilities cannot read.
  *
  * Where no engine runs (these CI machines), test/docker/lab.sh starts one and builds stand-ins for
  * the base images (no registry here); where a normal engine with registry access exists, the lab
- * uses it and the real images. The only test-only addition is an override file that builds on the
- * host network (compose networks here have no route out to the npm registry).
+ * uses it and the real images. The only test-only addition is an override file
+ * (test/docker/compose.test-override.yml): builds on the host network (compose networks here have no
+ * route out to the npm registry), nginx without the unprivileged-port sysctl of newer engines, and
+ * Prometheus scraping and evaluating every second.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
