@@ -92,6 +92,17 @@ it('the compose suite\'s config differs from the shipped one in its intervals on
   expect(test.global).toEqual({ scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' });
 });
 
+it('names one Prometheus image everywhere: compose, the lab\'s stand-in, the READMEs', () => {
+  const image = (parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, { image?: string }> })
+    .services.prometheus?.image;
+  expect(image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+  expect(readFileSync(path.join(ROOT, 'test/docker/lab.sh'), 'utf8')).toMatch(new RegExp(`^PROMETHEUS_TAG=${image}( |$)`, 'm'));
+  for (const file of ['README.md', 'test/docker/README.md', 'test/docker/lab.sh']) {
+    const tags = [...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/prom\/prometheus:v[\d.]+/g)].map((match) => match[0]);
+    expect([file, [...new Set(tags)]]).toEqual([file, [image]]);
+  }
+});
+
 it('unit-tests every alert both ways: firing at some time, quiet at another', () => {
   const unitTests = readYaml<UnitTests>(path.join(PROMETHEUS, 'test/alerts.test.yml'));
   const checks = unitTests.tests.flatMap((test) => test.alert_rule_test ?? []);
