@@ -251,7 +251,7 @@ const settings: fc.Arbitrary<Settings> = fc
     growth: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 20 })),
     jitter: fc.constantFrom(0, 0.1, 0.5),
     rate: fc.option(rate, { nil: undefined, freq: 3 }),
-    slowMs: fc.option(fc.integer({ min: 0, max: 300 }), { nil: undefined, freq: 2 }),
+    slowMs: fc.option(fc.integer({ min: 1, max: 300 }), { nil: undefined, freq: 2 }),
     honorRetryAfter: fc.boolean(),
   })
   .map(({ growth, ...rest }) => ({ ...rest, maxWindowMs: rest.windowMs * growth }));
