@@ -205,6 +205,7 @@ export class CircuitBreaker {
   private readonly rate: FailureRate | undefined;
   /** a time window's length, for the rate's cause; undefined for a count window */
   private readonly rateWindowMs: number | undefined;
+  private readonly rateTimed: boolean;
   private readonly slowCallThresholdMs: number | undefined;
   private readonly backoff: BackoffSettings;
   private readonly random: () => number;
@@ -237,6 +238,7 @@ export class CircuitBreaker {
     this.rate = rateRule(given);
     const window = given.slidingWindow;
     this.rateWindowMs = window !== undefined && 'timeMs' in window ? window.timeMs : undefined;
+    this.rateTimed = this.rate?.timed ?? false;
     this.slowCallThresholdMs = positive('slowCallThresholdMs', given.slowCallThresholdMs);
     const maxMs = positive('maxOpenWindowMs', given.maxOpenWindowMs) ?? settings.openWindowMs;
     if (maxMs < settings.openWindowMs) throw new RangeError(`maxOpenWindowMs (${maxMs}) must be >= openWindowMs (${settings.openWindowMs})`);
@@ -302,30 +304,41 @@ export class CircuitBreaker {
       if (this.lateListeners.size > 0) this.lateListeners.emit({ at: this.clock.now(), outcome: reported });
       return 'late';
     }
-    const outcome = this.judge(ticket, reported);
+    // judged only when slow calls are measured: the plain success path stays as it was
+    const outcome = this.slowCallThresholdMs === undefined ? reported : this.judge(ticket, reported);
     if (outcome.ok) {
       if (this.successListeners.size > 0) this.successListeners.emit({ at: this.clock.now(), trial: ticket.trial });
     } else if (this.failureListeners.size > 0) {
       this.failureListeners.emit({ at: this.clock.now(), trial: ticket.trial, reason: outcome.reason });
     }
-    if (this.current === 'closed') {
-      if (outcome.ok) {
-        this.failures = 0;
-      } else {
-        this.failures += 1;
-        this.lastFailure = outcome.reason;
-        if (this.failures >= this.options.errorThreshold) {
-          this.open({ kind: 'failures', failures: this.failures, lastReason: outcome.reason }, outcome);
-          return 'counted';
-        }
+    // the common case first, in few bytes, so that engines keep inlining record() into its callers
+    if (this.current === 'closed' && outcome.ok && this.rate === undefined) this.failures = 0;
+    else if (this.current === 'closed') this.countClosed(outcome);
+    else this.countTrial(outcome);
+    return 'counted';
+  }
+
+  /** A counted result while closed: the consecutive trip, then the failure rate. */
+  private countClosed(outcome: Outcome): void {
+    if (outcome.ok) {
+      this.failures = 0;
+    } else {
+      this.failures += 1;
+      this.lastFailure = outcome.reason;
+      if (this.failures >= this.options.errorThreshold) {
+        this.open({ kind: 'failures', failures: this.failures, lastReason: outcome.reason }, outcome);
+        return;
       }
-      if (this.rate !== undefined) {
-        const trip = this.rate.add(!outcome.ok, this.clock.now());
-        if (trip !== undefined) this.open({ kind: 'failure_rate', ...trip, ...this.rateWindow(), lastReason: this.lastFailure }, outcome);
-      }
-      return 'counted';
     }
-    // half_open: only trials carry this epoch (open and isolated admit nothing; every transition bumps the epoch)
+    if (this.rate !== undefined) {
+      // a count window needs no time: no clock read on its path
+      const trip = this.rate.add(!outcome.ok, this.rateTimed ? this.clock.now() : 0);
+      if (trip !== undefined) this.open({ kind: 'failure_rate', ...trip, ...this.rateWindow(), lastReason: this.lastFailure }, outcome);
+    }
+  }
+
+  /** A counted trial result; only trials carry a half_open epoch (open and isolated admit nothing; every transition bumps the epoch). */
+  private countTrial(outcome: Outcome): void {
     this.trialsInFlight -= 1;
     if (!outcome.ok) {
       this.open({ kind: 'trial_failed', lastReason: outcome.reason }, outcome);
@@ -335,7 +348,6 @@ export class CircuitBreaker {
         this.transition('closed', { kind: 'trials_succeeded', successes: this.successes });
       }
     }
-    return 'counted';
   }
 
   /**

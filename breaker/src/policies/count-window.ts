@@ -2,10 +2,11 @@ import type { SlidingWindow, WindowCounts } from './sliding-window';
 
 /** The last `size` calls, in a ring: one byte per call, no timestamps. */
 export class CountWindow implements SlidingWindow {
+  readonly timed = false;
+  calls = 0;
+  failures = 0;
   private readonly ring: Uint8Array;
   private next = 0;
-  private calls = 0;
-  private failures = 0;
 
   constructor(readonly size: number) {
     this.ring = new Uint8Array(size);

@@ -21,8 +21,9 @@ export class FailureRate {
 
   /** Counts a call; returns what it saw when the rate now trips, undefined otherwise. */
   add(failed: boolean, now: number): RateTrip | undefined {
-    this.window.add(failed, now);
-    const { calls, failures } = this.window.counts(now);
+    const window = this.window;
+    window.add(failed, now);
+    const { calls, failures } = window;
     // integers on both sides: no rounding decides a trip at exactly the threshold
     if (calls < this.minimumCalls || failures * 100 < this.thresholdPercent * calls) return undefined;
     return { calls, failures, ratePercent: (failures * 100) / calls };
@@ -34,6 +35,11 @@ export class FailureRate {
 
   clear(): void {
     this.window.clear();
+  }
+
+  /** whether add() needs the time */
+  get timed(): boolean {
+    return this.window.timed;
   }
 }
 

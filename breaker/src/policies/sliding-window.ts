@@ -9,7 +9,14 @@ export interface WindowCounts {
  * of time. Times are the breaker's clock, in ms.
  */
 export interface SlidingWindow {
+  /** whether it needs the time (a count window does not: the clock is not read for it) */
+  readonly timed: boolean;
+  /** counts a call; `calls` and `failures` are then up to date for `now` */
   add(failed: boolean, now: number): void;
+  /** calls and failures in the window as of the last add (read without allocating, on the hot path) */
+  readonly calls: number;
+  readonly failures: number;
+  /** the window as of `now` */
   counts(now: number): WindowCounts;
   clear(): void;
 }

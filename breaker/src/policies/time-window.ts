@@ -9,13 +9,14 @@ export const DEFAULT_BUCKETS = 10;
  * adding and counting are O(1) (a jump in time clears at most `buckets` buckets).
  */
 export class TimeWindow implements SlidingWindow {
+  readonly timed = true;
+  calls = 0;
+  failures = 0;
   private readonly bucketMs: number;
   private readonly callCounts: Float64Array;
   private readonly failureCounts: Float64Array;
   /** index (time / bucketMs) of the current bucket; NaN while empty */
   private head = NaN;
-  private calls = 0;
-  private failures = 0;
 
   constructor(
     readonly timeMs: number,
