@@ -200,3 +200,44 @@ describe('/status and /metrics', () => {
   });
 });
 
+
+describe('the configuration as breaker options', () => {
+  const configOf = (env: Record<string, string>) => {
+    const parsed = parseConfig({ HTTP_CLIENT: 'nginx:80', ...env });
+    if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+    return parsed.config;
+  };
+
+  it('the defaults add no policy: no rate, no slow calls, a longest window of TIME_WINDOW', () => {
+    expect(policyOptions(configOf({ TIME_WINDOW: '3' }))).toEqual({ maxOpenWindowMs: 3_000, honorRetryAfter: true });
+  });
+
+  it('passes every policy variable on', () => {
+    expect(
+      policyOptions(
+        configOf({ SLOW_CALL_THRESHOLD: '1.5', FAILURE_RATE_THRESHOLD: '50', SLIDING_WINDOW: '60s', MINIMUM_CALLS: '5', TIME_WINDOW_MAX: '80', HONOR_RETRY_AFTER: 'false' }),
+      ),
+    ).toEqual({
+      maxOpenWindowMs: 80_000,
+      honorRetryAfter: false,
+      slowCallThresholdMs: 1_500,
+      failureRateThreshold: 50,
+      minimumCalls: 5,
+      slidingWindow: { timeMs: 60_000 },
+    });
+  });
+
+  it('with the defaults, every reopening gets TIME_WINDOW exactly, whatever the random source says', () => {
+    const clock = new FakeClock();
+    const config = configOf({ ERROR_THRESHOLD: '1', TIME_WINDOW: '2' });
+    const breaker = new CircuitBreaker({ errorThreshold: 1, openWindowMs: config.timeWindowMs, clock, random: () => 0.99, ...policyOptions(config) });
+    const windows: number[] = [];
+    breaker.onTransition((t) => t.openForMs !== undefined && windows.push(t.openForMs));
+    for (let i = 0; i < 4; i += 1) {
+      const admission = breaker.tryAcquire();
+      if (admission.admitted) breaker.record(admission.ticket, { ok: false, reason: 'ECONNREFUSED', durationMs: 60_000 });
+      clock.advance(2_000);
+    }
+    expect(windows).toEqual([2_000, 2_000, 2_000, 2_000]);
+  });
+});
