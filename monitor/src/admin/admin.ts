@@ -11,6 +11,7 @@ import type { Logger } from '../logger';
 import type { LastProbe } from '../probe/loop';
 import type { CallSource, CallTotals, Metrics } from '../metrics';
 import { serverHandle, type ServerHandle } from '../server-handle';
+import { policyStatus, type PolicyStatus } from './policy-status';
 
 /** What the admin API needs to know of the probe loop (ProbeLoop has it). */
 export interface LoopView {
@@ -47,7 +48,7 @@ interface CallView {
   readonly latencyMs: number;
 }
 
-export interface Status {
+export interface Status extends PolicyStatus {
   readonly state: State;
   /** when the current state began, ISO-8601 wall time */
   readonly since: string;
@@ -143,6 +144,7 @@ class AdminApi {
         consecutiveSuccesses: snapshot.consecutiveSuccesses,
         trialsInFlight: snapshot.trialsInFlight,
       },
+      ...policyStatus(snapshot),
       calls: metrics.callTotals(),
       lastOutcome:
         outcome === undefined
