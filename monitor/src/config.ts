@@ -5,6 +5,16 @@
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
+/** `json`: the alert object as it is; `slack`: `{"text": ...}` for Slack-style incoming webhooks. */
+export type AlertFormat = 'json' | 'slack';
+
+/** Where transition alerts are POSTed (ALERT_WEBHOOK_*); absent when ALERT_WEBHOOK_URL is unset. */
+export interface AlertWebhookConfig {
+  readonly url: string;
+  /** the Authorization header's whole value, e.g. `Bearer ...` */
+  readonly authorization?: string;
+  readonly format: AlertFormat;
+}
 
 export interface Config {
   /** upstream base URL without a trailing slash, e.g. `http://nginx:80` */
@@ -25,6 +35,8 @@ export interface Config {
   readonly adminPort: number;
   /** 0 = off */
   readonly proxyPort: number;
+  /** undefined = no webhook */
+  readonly alertWebhook?: AlertWebhookConfig;
 }
 
 export type ConfigResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly string[] };
@@ -45,6 +57,8 @@ interface Parser<T> {
   /** what is accepted, for the error line */
   readonly accepts: string;
   parse(text: string): T | undefined;
+  /** how the error line shows a bad value; default: quoted as given. For values that may hold a secret. */
+  readonly show?: (raw: string) => string;
 }
 
 const integerAtLeast = (min: number): Parser<number> => ({
@@ -109,6 +123,30 @@ const upstream: Parser<string> = {
   },
 };
 
+/** `scheme://user:password@` becomes `scheme://***@`, so credentials never reach a log. */
+const hideCredentials = (text: string): string => text.replace(/^(\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@');
+
+/** An http(s) URL to POST to; credentials are refused (they would end up in logs): the Authorization header is separate. */
+const webhookUrl: Parser<string> = {
+  accepts: 'an http:// or https:// URL without credentials or fragment (an Authorization header goes in ALERT_WEBHOOK_AUTHORIZATION)',
+  parse: (text) => {
+    if (!/^https?:\/\//i.test(text) || !URL.canParse(text)) return undefined;
+    const url = new URL(text);
+    if (url.username || url.password || url.hash || !url.hostname || url.port === '0') return undefined;
+    return url.href;
+  },
+  show: (raw) => JSON.stringify(hideCredentials(raw)),
+};
+
+const authorization: Parser<string> = {
+  accepts: 'an Authorization header value, e.g. "Bearer <token>" (visible ASCII and spaces only)',
+  parse: (text) => (/^[\x21-\x7e][\x20-\x7e]*$/.test(text) ? text : undefined),
+  // never echoed: it is a secret even when malformed
+  show: (raw) => `(hidden, ${raw.length} characters)`,
+};
+
+const alertFormat = oneOf<AlertFormat>('json or slack', { json: 'json', slack: 'slack' });
+
 /** Parses and validates every variable; reports all bad ones at once, one line each. */
 export function parseConfig(env: Env): ConfigResult {
   const errors: string[] = [];
@@ -121,8 +159,26 @@ export function parseConfig(env: Env): ConfigResult {
       return undefined;
     }
     const value = parser.parse(raw.trim());
-    if (value === undefined) errors.push(`${name}=${JSON.stringify(raw)} is not valid: expected ${parser.accepts}`);
+    if (value === undefined) errors.push(`${name}=${parser.show ? parser.show(raw) : JSON.stringify(raw)} is not valid: expected ${parser.accepts}`);
     return value;
+  }
+
+  /** Unset or empty: a variable with no default is off (`.env` may list it empty). */
+  const isUnset = (name: string): boolean => (env[name] ?? '').trim() === '';
+
+  function readAlertWebhook(): AlertWebhookConfig | undefined {
+    if (isUnset('ALERT_WEBHOOK_URL')) {
+      // a token or a format for no webhook is a mistake worth a line, not a silent no-op
+      for (const name of ['ALERT_WEBHOOK_AUTHORIZATION', 'ALERT_WEBHOOK_FORMAT']) {
+        if (!isUnset(name)) errors.push(`${name} is set but ALERT_WEBHOOK_URL is not: expected ALERT_WEBHOOK_URL too, or ${name} unset`);
+      }
+      return undefined;
+    }
+    const url = read('ALERT_WEBHOOK_URL', webhookUrl);
+    const auth = isUnset('ALERT_WEBHOOK_AUTHORIZATION') ? undefined : read('ALERT_WEBHOOK_AUTHORIZATION', authorization);
+    const format = read('ALERT_WEBHOOK_FORMAT', alertFormat, 'json');
+    if (url === undefined || format === undefined) return undefined;
+    return Object.freeze({ url, format, ...(auth === undefined ? {} : { authorization: auth }) });
   }
 
   // in the SPEC table's order, so the error lines read like the table
@@ -141,14 +197,21 @@ export function parseConfig(env: Env): ConfigResult {
     adminPort: read('ADMIN_PORT', port, '8081'),
     proxyPort: read('PROXY_PORT', port, '8080'),
   };
+  const alertWebhook = readAlertWebhook();
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
     errors.push(`ADMIN_PORT and PROXY_PORT are both ${values.adminPort}: expected two different ports (or 0 to turn one off)`);
   }
   if (errors.length > 0) return { ok: false, errors };
 
   // no error line means every read returned a value
-  const config = { ...values, probeUrl: `${values.upstream}${values.probePath}` } as Config;
+  const config = { ...values, probeUrl: `${values.upstream}${values.probePath}`, ...(alertWebhook ? { alertWebhook } : {}) } as Config;
   return { ok: true, config: Object.freeze(config) };
+}
+
+/** Scheme, host and port only: webhook URLs often carry their token in the path or query. */
+export function describeWebhookUrl(url: string): string {
+  const parsed = new URL(url);
+  return parsed.pathname === '/' && parsed.search === '' ? parsed.origin : `${parsed.origin}/...`;
 }
 
 /** The effective configuration as the SPEC's variables, for the start line and /status. */
@@ -167,5 +230,12 @@ export function describeConfig(config: Config): Record<string, string | number |
     LOG_FORMAT: config.logFormat,
     ADMIN_PORT: config.adminPort,
     PROXY_PORT: config.proxyPort,
+    ...(config.alertWebhook
+      ? {
+          ALERT_WEBHOOK_URL: describeWebhookUrl(config.alertWebhook.url),
+          ...(config.alertWebhook.authorization === undefined ? {} : { ALERT_WEBHOOK_AUTHORIZATION: '(set)' }),
+          ALERT_WEBHOOK_FORMAT: config.alertWebhook.format,
+        }
+      : {}),
   };
 }
