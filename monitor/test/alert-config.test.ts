@@ -19,7 +19,7 @@ const URL_ACCEPTS = 'expected an http:// or https:// URL without credentials or 
 
 describe('ALERT_WEBHOOK_URL', () => {
   it('is off when unset or empty, and then nothing about it shows in the effective configuration', () => {
-    for (const env of [{}, { ALERT_WEBHOOK_URL: '' }, { ALERT_WEBHOOK_URL: '  ' }]) {
+    for (const env of [{}, { ALERT_WEBHOOK_URL: '' }, { ALERT_WEBHOOK_URL: '  ' }] as Record<string, string>[]) {
       const config = valid(env);
       expect(config.alertWebhook).toBeUndefined();
       expect(Object.keys(describeConfig(config)).filter((name) => name.startsWith('ALERT'))).toEqual([]);
