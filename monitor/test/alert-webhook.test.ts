@@ -4,7 +4,7 @@
  */
 import { CircuitBreaker, type Clock } from '@circuit-breaker-demo/breaker';
 import type { Alert } from '../src/alerts/alert';
-import type { Delivery, Post } from '../src/alerts/post';
+import { classifyAnswer, type Delivery, type Post } from '../src/alerts/post';
 import { AlertWebhook, type WebhookPolicy } from '../src/alerts/webhook';
 import { RecordingLogger } from './support/recording-logger';
 
@@ -64,6 +64,21 @@ function openCircuit(breaker: CircuitBreaker): void {
   if (!admission.admitted) throw new Error('not admitted');
   breaker.record(admission.ticket, { ok: false, reason: 'ECONNREFUSED' });
 }
+
+it.each([
+  [200, 'sent'],
+  [204, 'sent'],
+  [500, 'retry'],
+  [503, 'retry'],
+  [408, 'retry'],
+  [429, 'retry'],
+  [400, 'refused'],
+  [401, 'refused'],
+  [404, 'refused'],
+  [302, 'refused'],
+])('an answer %i is %s', (status, kind) => {
+  expect(classifyAnswer(status).kind).toBe(kind);
+});
 
 beforeEach(() => jest.useFakeTimers({ now: 0 }));
 afterEach(() => jest.useRealTimers());
