@@ -110,6 +110,19 @@ it('sends one POST per transition, in order, one at a time', async () => {
   expect(webhook.totals).toEqual({ sent: 3, failed: 0, dropped: 0 });
 });
 
+it('a transition after the queue ran empty starts the sender again', async () => {
+  const post = new ScriptedPost(() => sent);
+  const { breaker, webhook } = setup(post);
+  openCircuit(breaker);
+  await jest.advanceTimersByTimeAsync(0);
+  expect(webhook.totals.sent).toBe(1);
+  await jest.advanceTimersByTimeAsync(5_000);
+  breaker.reset();
+  await jest.advanceTimersByTimeAsync(0);
+  expect(post.calls.map((call) => `${call.at} ${call.alert.to}`)).toEqual(['0 open', '5000 closed']);
+  expect(webhook.totals).toEqual({ sent: 2, failed: 0, dropped: 0 });
+});
+
 it('retries a 5xx with exponential backoff, the same alert (same id) each time, then gives up and counts it failed', async () => {
   const post = new ScriptedPost(() => http500);
   const { breaker, webhook, logger } = setup(post, { attempts: 4, backoffMs: 1_000 });
@@ -236,6 +249,18 @@ describe('close (shutdown)', () => {
     post.calls[1]!.settle(sent);
     await closed;
     expect(webhook.totals).toEqual({ sent: 2, failed: 0, dropped: 0 });
+  });
+
+  it('a second close waits for the same flush', async () => {
+    const post = new ScriptedPost();
+    const { breaker, webhook } = setup(post);
+    openCircuit(breaker);
+    await jest.advanceTimersByTimeAsync(0);
+    const first = webhook.close(500);
+    expect(webhook.close(10)).toBe(first);
+    await jest.advanceTimersByTimeAsync(500);
+    await first;
+    expect(webhook.totals).toEqual({ sent: 0, failed: 0, dropped: 1 });
   });
 
   it('counts alerts of transitions after close as dropped, without sending them', async () => {

@@ -78,7 +78,10 @@ export class AlertWebhook {
   private readonly host: string;
   private readonly newId: () => string;
   private readonly logger: Logger;
+  /** the latest drain, for close() to wait on */
   private sending: Promise<void> | undefined;
+  private draining = false;
+  private closing: Promise<void> | undefined;
   private kick: unknown;
   /** ends the backoff wait in progress: shutdown cuts it short */
   private wake: (() => void) | undefined;
@@ -127,13 +130,17 @@ export class AlertWebhook {
    * short, a POST gets what is left of the budget. Then the POST in flight is aborted, and what is
    * left is counted as dropped. Resolves when nothing of the webhook is left running.
    */
-  async close(budgetMs: number): Promise<void> {
-    if (this.deadline !== undefined) return this.sending;
+  close(budgetMs: number): Promise<void> {
+    this.closing ??= this.flush(budgetMs);
+    return this.closing;
+  }
+
+  private async flush(budgetMs: number): Promise<void> {
     this.deadline = this.clock.now() + budgetMs;
     if (this.kick !== undefined) {
       this.timers.clearTimeout(this.kick);
       this.kick = undefined;
-      if (this.queue.length > 0) this.sending = this.drain();
+      if (this.queue.length > 0) this.startSending();
     }
     const droppedBefore = this.counts.dropped;
     const cutoff = this.timers.setTimeout(() => this.stop.abort(), budgetMs);
@@ -167,15 +174,21 @@ export class AlertWebhook {
     }
     this.queue.push(item);
     // sent from a timer of its own, never from inside the breaker's caller
-    if (this.sending === undefined && this.kick === undefined) {
+    if (!this.draining && this.kick === undefined) {
       this.kick = this.timers.setTimeout(() => {
         this.kick = undefined;
-        this.sending = this.drain();
+        this.startSending();
       }, 0);
     }
   }
 
+  private startSending(): void {
+    this.sending = this.drain();
+  }
+
+  /** Sends the queue in order until it is empty. */
   private async drain(): Promise<void> {
+    this.draining = true;
     for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
       if (this.stop.signal.aborted) {
         this.counts.dropped += 1;
@@ -183,7 +196,8 @@ export class AlertWebhook {
       }
       await this.deliver(next);
     }
-    this.sending = undefined;
+    // in the same tick as the last look at the queue: an alert queued after it starts a new drain
+    this.draining = false;
   }
 
   /** Tries one alert until it is sent, refused, out of tries, or the shutdown deadline comes. */
