@@ -5,6 +5,16 @@
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
+/** `json`: the alert object as it is; `slack`: `{"text": ...}` for Slack-style incoming webhooks. */
+export type AlertFormat = 'json' | 'slack';
+
+/** Where transition alerts are POSTed (ALERT_WEBHOOK_*); absent when ALERT_WEBHOOK_URL is unset. */
+export interface AlertWebhookConfig {
+  readonly url: string;
+  /** the Authorization header's whole value, e.g. `Bearer ...` */
+  readonly authorization?: string;
+  readonly format: AlertFormat;
+}
 
 export interface Config {
   /** upstream base URL without a trailing slash, e.g. `http://nginx:80` */
@@ -35,6 +45,8 @@ export interface Config {
   /** TIME_WINDOW_MAX in ms (TIME_WINDOW when not set: no backoff) */
   readonly timeWindowMaxMs: number;
   readonly honorRetryAfter: boolean;
+  /** undefined = no webhook */
+  readonly alertWebhook?: AlertWebhookConfig;
 }
 
 export type SlidingWindow = { readonly calls: number } | { readonly timeMs: number };
@@ -57,6 +69,8 @@ interface Parser<T> {
   /** what is accepted, for the error line */
   readonly accepts: string;
   parse(text: string): T | undefined;
+  /** how the error line shows a bad value; default: quoted as given. For values that may hold a secret. */
+  readonly show?: (raw: string) => string;
 }
 
 const integerAtLeast = (min: number): Parser<number> => ({
@@ -150,6 +164,29 @@ const slidingWindow: Parser<SlidingWindow> = {
 
 /** SLIDING_WINDOW as it was written: `20` or `60s`. */
 const describeWindow = (window: SlidingWindow): string | number => ('calls' in window ? window.calls : `${window.timeMs / 1000}s`);
+/** `scheme://user:password@` becomes `scheme://***@`, so credentials never reach a log. */
+const hideCredentials = (text: string): string => text.replace(/^(\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@');
+
+/** An http(s) URL to POST to; credentials are refused (they would end up in logs): the Authorization header is separate. */
+const webhookUrl: Parser<string> = {
+  accepts: 'an http:// or https:// URL without credentials or fragment (an Authorization header goes in ALERT_WEBHOOK_AUTHORIZATION)',
+  parse: (text) => {
+    if (!/^https?:\/\//i.test(text) || !URL.canParse(text)) return undefined;
+    const url = new URL(text);
+    if (url.username || url.password || url.hash || !url.hostname || url.port === '0') return undefined;
+    return url.href;
+  },
+  show: (raw) => JSON.stringify(hideCredentials(raw)),
+};
+
+const authorization: Parser<string> = {
+  accepts: 'an Authorization header value, e.g. "Bearer <token>" (visible ASCII and spaces only)',
+  parse: (text) => (/^[\x21-\x7e][\x20-\x7e]*$/.test(text) ? text : undefined),
+  // never echoed: it is a secret even when malformed
+  show: (raw) => `(hidden, ${raw.length} characters)`,
+};
+
+const alertFormat = oneOf<AlertFormat>('json or slack', { json: 'json', slack: 'slack' });
 
 /** Parses and validates every variable; reports all bad ones at once, one line each. */
 export function parseConfig(env: Env): ConfigResult {
@@ -163,8 +200,26 @@ export function parseConfig(env: Env): ConfigResult {
       return undefined;
     }
     const value = parser.parse(raw.trim());
-    if (value === undefined) errors.push(`${name}=${JSON.stringify(raw)} is not valid: expected ${parser.accepts}`);
+    if (value === undefined) errors.push(`${name}=${parser.show ? parser.show(raw) : JSON.stringify(raw)} is not valid: expected ${parser.accepts}`);
     return value;
+  }
+
+  /** Unset or empty: a variable with no default is off (`.env` may list it empty). */
+  const isUnset = (name: string): boolean => (env[name] ?? '').trim() === '';
+
+  function readAlertWebhook(): AlertWebhookConfig | undefined {
+    if (isUnset('ALERT_WEBHOOK_URL')) {
+      // a token or a format for no webhook is a mistake worth a line, not a silent no-op
+      for (const name of ['ALERT_WEBHOOK_AUTHORIZATION', 'ALERT_WEBHOOK_FORMAT']) {
+        if (!isUnset(name)) errors.push(`${name} is set but ALERT_WEBHOOK_URL is not: expected ALERT_WEBHOOK_URL too, or ${name} unset`);
+      }
+      return undefined;
+    }
+    const url = read('ALERT_WEBHOOK_URL', webhookUrl);
+    const auth = isUnset('ALERT_WEBHOOK_AUTHORIZATION') ? undefined : read('ALERT_WEBHOOK_AUTHORIZATION', authorization);
+    const format = read('ALERT_WEBHOOK_FORMAT', alertFormat, 'json');
+    if (url === undefined || format === undefined) return undefined;
+    return Object.freeze({ url, format, ...(auth === undefined ? {} : { authorization: auth }) });
   }
 
   // in the SPEC table's order, so the error lines read like the table
@@ -190,6 +245,7 @@ export function parseConfig(env: Env): ConfigResult {
     timeWindowMaxMs: env.TIME_WINDOW_MAX === undefined ? null : read('TIME_WINDOW_MAX', secondsToMs),
     honorRetryAfter: read('HONOR_RETRY_AFTER', boolean, 'true'),
   };
+  const alertWebhook = readAlertWebhook();
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
     errors.push(`ADMIN_PORT and PROXY_PORT are both ${values.adminPort}: expected two different ports (or 0 to turn one off)`);
   }
@@ -203,6 +259,7 @@ export function parseConfig(env: Env): ConfigResult {
     slowCallThresholdMs: values.slowCallThresholdMs ?? undefined,
     failureRateThreshold: values.failureRateThreshold ?? undefined,
     timeWindowMaxMs: values.timeWindowMaxMs ?? values.timeWindowMs,
+    ...(alertWebhook ? { alertWebhook } : {}),
   } as Config;
   return { ok: true, config: Object.freeze(config) };
 }
@@ -240,6 +297,12 @@ function policyConflicts(
   return conflicts;
 }
 
+/** Scheme, host and port only: webhook URLs often carry their token in the path or query. */
+export function describeWebhookUrl(url: string): string {
+  const parsed = new URL(url);
+  return parsed.pathname === '/' && parsed.search === '' ? parsed.origin : `${parsed.origin}/...`;
+}
+
 /** The effective configuration as the SPEC's variables, for the start line and /status. */
 export function describeConfig(config: Config): Record<string, string | number | boolean> {
   return {
@@ -262,5 +325,12 @@ export function describeConfig(config: Config): Record<string, string | number |
     MINIMUM_CALLS: config.minimumCalls,
     TIME_WINDOW_MAX: config.timeWindowMaxMs / 1000,
     HONOR_RETRY_AFTER: config.honorRetryAfter,
+    ...(config.alertWebhook
+      ? {
+          ALERT_WEBHOOK_URL: describeWebhookUrl(config.alertWebhook.url),
+          ...(config.alertWebhook.authorization === undefined ? {} : { ALERT_WEBHOOK_AUTHORIZATION: '(set)' }),
+          ALERT_WEBHOOK_FORMAT: config.alertWebhook.format,
+        }
+      : {}),
   };
 }
