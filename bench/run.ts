@@ -1,10 +1,11 @@
 /**
- * `npm run bench`: every part in turn (breaker, proxy, footprint, detection), each printing its
+ * `npm run bench`: every part in turn (breaker, proxy, footprint, detection, peers), each printing its
  * tables and writing bench/results/<part>.json; bench/results/latest.md gathers them.
  */
 import { runBreakerBench } from './breaker';
 import { runDetectionBench } from './detection';
 import { runFootprintBench } from './footprint';
+import { runPeersBench } from './peers';
 import { runProxyBench } from './proxy';
 import { publish, type PartResult } from './support/results';
 
@@ -13,6 +14,7 @@ const PARTS: readonly [string, () => Promise<PartResult>][] = [
   ['proxy', runProxyBench],
   ['footprint', runFootprintBench],
   ['detection', runDetectionBench],
+  ['peers', runPeersBench],
 ];
 
 async function main(): Promise<void> {
