@@ -20,12 +20,12 @@ import { findNginx, onProcessEnd } from '../test/support/nginx';
 import { runAutocannon, type Run } from './support/autocannon-run';
 import { sleep } from './support/children';
 import { DemoUpstream, type UpstreamRequest } from './support/demo-upstream';
-import { faultFigures, tripCost, type Contact, type FaultFigures, type FaultWindow, type TripCost } from './support/fault-figures';
+import { faultFigures, outcomeOf, tripCost, type Contact, type FaultFigures, type FaultWindow, type TripCost } from './support/fault-figures';
 import { GUARD_LABELS, POLICY, startHaproxy, startNginx, startOurs, type Guard, type GuardEvent, type GuardName } from './support/guards';
 import { commandFor, machine, publish, ROOT, type PartResult, type Table, type TargetResult } from './support/results';
 import { fixed, percentile, shuffle, summarize } from './support/stats';
 import { startSteadyLoad, type Answer } from './support/steady-load';
-import { startSynCapture } from './support/syn-capture';
+import { startCallCapture, type CapturedCall } from './support/call-capture';
 
 const RATE = Number(process.env.BENCH_PEERS_RATE ?? 100);
 const MAX_IN_FLIGHT = 48;
@@ -57,6 +57,8 @@ interface FaultRun {
   /** p50/p99 of the answers sent once the guard answered by itself (the whole fault if it never did) */
   readonly downP50Ms: number;
   readonly downP99Ms: number;
+  /** the slowest answers of the fault: where its p99 comes from (ms after its start) */
+  readonly slowest: readonly { readonly afterMs: number; readonly latencyMs: number; readonly outcome: string; readonly own: boolean }[];
   /** ours only: calls before and after its logged `closed -> open`, and its trial that closed it */
   readonly trip?: TripCost & { readonly at: number; readonly windows: number };
   readonly closedAt?: number;
@@ -72,6 +74,10 @@ interface GuardRun {
   readonly events: readonly GuardEvent[];
   readonly sent: number;
   readonly shed: number;
+  /** the calls to the killed upstream: new connections (refused) and requests on pooled ones (reset) */
+  readonly killedCalls: { readonly connects: number; readonly requests: number };
+  /** how long the upstream took from its restart to listening */
+  readonly bootMs: number;
   /** healthy path, per round: through the guard and to the upstream directly, side by side */
   readonly healthy?: { readonly flat: { guard: Run; direct: Run }[]; readonly single: { guard: Run; direct: Run }[] };
 }
@@ -101,21 +107,24 @@ async function runSchedule(guard: Guard, upstream: DemoUpstream): Promise<GuardR
   process.stdout.write(`peers: ${GUARD_LABELS[guard.name]}: fault schedule (${BASELINE_SECONDS} s healthy, then each fault ${FAULT_SECONDS} s and ${SETTLE_SECONDS} s back)\n`);
   const load = startSteadyLoad({ url: `${guard.url}/`, rate: RATE, maxInFlight: MAX_IN_FLIGHT, timeoutMs: CLIENT_TIMEOUT_MS, isOwn: guard.isOwn });
   const windows: Partial<Record<Fault, FaultWindow>> = {};
-  let attempts: number[] | undefined;
+  let attempts: CapturedCall[] | undefined;
+  let bootMs: number | undefined;
   let answers: Answer[] = [];
   try {
     await sleep(BASELINE_SECONDS * 1000);
-    const capture = await startSynCapture(upstream.port);
+    const capture = await startCallCapture(upstream.port);
     let killedAt: number;
-    let relaunchedAt: number;
+    let relaunch: { spawnedAt: number; listeningAt: number };
     try {
       killedAt = await upstream.kill();
       await sleep(FAULT_SECONDS * 1000);
-      relaunchedAt = await upstream.launch();
+      relaunch = await upstream.launch();
     } finally {
       attempts = await capture.stop();
     }
-    windows.killed = { start: killedAt, end: relaunchedAt, settleEnd: relaunchedAt + SETTLE_SECONDS * 1000 };
+    // back from the moment it is started again: while it boots, node takes the CPU the guards need
+    windows.killed = { start: killedAt, end: relaunch.spawnedAt, settleEnd: relaunch.spawnedAt + SETTLE_SECONDS * 1000 };
+    bootMs = relaunch.listeningAt - relaunch.spawnedAt;
     await sleep(SETTLE_SECONDS * 1000);
     for (const fault of ['hang', 'error'] as const) {
       const start = await upstream.setFault(fault);
@@ -129,13 +138,25 @@ async function runSchedule(guard: Guard, upstream: DemoUpstream): Promise<GuardR
   }
   const requests = upstream.requests();
   const contacts: Record<Fault, Contact[]> = {
-    killed: (attempts ?? []).map((at) => ({ startedAt: at, endedAt: at, kind: 'attempt' })),
+    killed: (attempts ?? []).map((call) => ({ startedAt: call.at, endedAt: call.at, kind: 'attempt' })),
     hang: contactsOf(requests, 'hang'),
     error: contactsOf(requests, '500'),
   };
   const events = guard.events();
   const faults = FAULTS.map((fault) => analyse(guard.name, fault, windows[fault] as FaultWindow, answers, contacts[fault], load.shed, events));
-  return { name: guard.name, settings: guard.settings, rationale: guard.rationale, faults, events, sent: answers.length, shed: load.shed.length };
+  const killed = windows.killed as FaultWindow;
+  const captured = (attempts ?? []).filter((call) => call.at >= killed.start && call.at < killed.end);
+  return {
+    name: guard.name,
+    settings: guard.settings,
+    rationale: guard.rationale,
+    faults,
+    events,
+    sent: answers.length,
+    shed: load.shed.length,
+    killedCalls: { connects: captured.filter((call) => call.kind === 'connect').length, requests: captured.filter((call) => call.kind === 'request').length },
+    bootMs: bootMs ?? NaN,
+  };
 }
 
 function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: readonly Answer[], contacts: readonly Contact[], shed: readonly number[], events: readonly GuardEvent[]): FaultRun {
@@ -145,7 +166,11 @@ function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: re
   const down = during.filter((answer) => answer.sentAt >= ownFrom).map((answer) => answer.latencyMs);
   const down50 = percentile(down, 50);
   const down99 = percentile(down, 99);
-  if (name !== 'ours') return { fault, window, figures, downP50Ms: down50, downP99Ms: down99 };
+  const slowest = [...during]
+    .sort((a, b) => b.latencyMs - a.latencyMs)
+    .slice(0, 8)
+    .map((answer) => ({ afterMs: Math.round(answer.sentAt - window.start), latencyMs: Math.round(answer.latencyMs * 10) / 10, outcome: outcomeOf(answer), own: answer.own }));
+  if (name !== 'ours') return { fault, window, figures, downP50Ms: down50, downP99Ms: down99, slowest };
   const opened = events.find((event) => event.at >= window.start && event.at < window.end && /from closed to open/.test(event.text));
   const closed = events.find((event) => event.at >= window.end && event.at < window.settleEnd && /from half_open to closed/.test(event.text));
   const firstOk = answers
@@ -158,6 +183,7 @@ function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: re
     figures,
     downP50Ms: down50,
     downP99Ms: down99,
+    slowest,
     ...(opened === undefined ? {} : { trip: { ...tripCost(window, contacts, opened.at), at: opened.at, windows: Math.ceil((window.end - opened.at) / (POLICY.openSeconds * 1000)) } }),
     ...(closed === undefined ? {} : { closedAt: closed.at }),
     ...(closed === undefined || firstOk === undefined ? {} : { okAfterCloseMs: firstOk - closed.at }),
@@ -244,10 +270,10 @@ function outcomesText(outcomes: Readonly<Record<string, number>>): string {
     .join(', ');
 }
 
-function wastedText(figures: FaultFigures): string {
-  const { client, probe, attempt } = figures.wasted;
-  if (attempt > 0 || (client === 0 && probe === 0)) return `${attempt} connection attempts`;
-  return `${figures.wastedTotal} (${client} client, ${probe} probe/check)`;
+function wastedText(run: GuardRun, fault: FaultRun): string {
+  const { client, probe } = fault.figures.wasted;
+  if (fault.fault === 'killed') return `${fault.figures.wastedTotal} (${run.killedCalls.connects} connections refused, ${run.killedCalls.requests} requests on pooled ones)`;
+  return `${fault.figures.wastedTotal} (${client} client, ${probe} probe/check)`;
 }
 
 function report(runs: readonly GuardRun[], host: PartResult['machine'], started: number, versions: Record<string, string>): PartResult {
@@ -262,7 +288,7 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
       const fig = f.figures;
       return [
         GUARD_LABELS[run.name],
-        wastedText(fig),
+        wastedText(run, f),
         `${fig.wastedBeforeOwn} / ${fig.wastedAfterOwn}`,
         msText(fig.firstOwnMs),
         outcomesText(fig.outcomes),
@@ -386,7 +412,12 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
   ];
 
   const notes = [
-    ...runs.map((run) => `${GUARD_LABELS[run.name]}: ${run.sent} requests sent, ${run.shed} shed at the client's bound of ${MAX_IN_FLIGHT} in flight`),
+    ...runs.map(
+      (run) =>
+        `${GUARD_LABELS[run.name]}: ${run.sent} requests sent, ${run.shed} shed at the client's bound of ${MAX_IN_FLIGHT} in flight; the upstream took ${fixed(run.bootMs)} ms from its restart to listening; slowest answer of each fault: ${run.faults
+          .map((f) => (f.slowest[0] === undefined ? `${f.fault} -` : `${f.fault} ${fixed(f.slowest[0].latencyMs)} ms (${f.slowest[0].outcome}, sent ${fixed(f.slowest[0].afterMs)} ms into it)`))
+          .join(', ')}`,
+    ),
     ...runs
       .filter((run) => run.name !== 'ours')
       .map((run) => `${GUARD_LABELS[run.name]}, its own log: ${run.events.length === 0 ? 'no state change logged' : run.events.slice(0, 6).map((event) => event.text.slice(0, 140)).join(' | ')}`),

@@ -89,10 +89,11 @@ export class DemoUpstream {
     return this.process?.child.pid ?? -1;
   }
 
-  /** Starts it (again) on its port; resolves with the time of its `listening` line. */
-  async launch(timeoutMs = 10_000): Promise<number> {
+  /** Starts it (again) on its port; resolves with when it was spawned and when it said `listening`. */
+  async launch(timeoutMs = 10_000): Promise<{ spawnedAt: number; listeningAt: number }> {
     if (this.process?.alive) throw new Error('the upstream is already running');
     const before = this.logSize();
+    const spawnedAt = Date.now();
     const out = openSync(this.logPath, 'a');
     const child = spawn(process.execPath, [MAIN], {
       cwd: ROOT,
@@ -105,7 +106,7 @@ export class DemoUpstream {
     for (;;) {
       const fresh = this.logFrom(before);
       const listening = fresh.split('\n').map((line) => LISTENING_LINE.exec(line)).find((match) => match !== null);
-      if (listening) return Date.parse(listening[1] ?? '');
+      if (listening) return { spawnedAt, listeningAt: Date.parse(listening[1] ?? '') };
       if (!this.process.alive || Date.now() > deadline) {
         await this.process.stop('SIGKILL');
         throw new Error(`the upstream did not start on port ${this.port}:\n${fresh.slice(-2000)}`);
