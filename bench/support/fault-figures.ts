@@ -109,10 +109,14 @@ export interface TripCost {
   readonly after: number;
 }
 
-/** How many calls the upstream received before and after the guard's trip at `tripAt`. */
+/**
+ * How many calls the upstream received before and after the guard's trip at `tripAt`. The logs
+ * have whole milliseconds: a call begun in the trip's millisecond is one that tripped it, since a
+ * trial comes a window later.
+ */
 export function tripCost(window: FaultWindow, contacts: readonly Contact[], tripAt: number): TripCost {
   const hits = contacts.filter((contact) => within(contact.startedAt, window.start, window.end));
-  const before = hits.filter((hit) => hit.startedAt < tripAt);
+  const before = hits.filter((hit) => hit.startedAt <= tripAt);
   const inFlight = before.filter((hit) => hit.endedAt > tripAt).length;
   return { before: before.length, inFlight, ended: before.length - inFlight, after: hits.length - before.length };
 }

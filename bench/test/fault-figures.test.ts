@@ -77,6 +77,10 @@ describe('calls before and after a trip', () => {
     const contacts = [contact(10_010, 'client', 10_011), contact(10_020, 'client', 10_420), contact(10_030, 'client', 10_031), contact(10_040, 'client', 10_440), contact(12_500, 'probe'), contact(14_900, 'probe'), contact(20_500)];
     expect(tripCost(WINDOW, contacts, 10_100)).toEqual({ before: 4, inFlight: 2, ended: 2, after: 2 });
   });
+
+  it('counts a call begun in the millisecond of the trip as one before it (the logs have whole ms)', () => {
+    expect(tripCost(WINDOW, [contact(10_099, 'client', 10_100), contact(10_100, 'client', 10_100), contact(12_100, 'probe')], 10_100)).toEqual({ before: 2, inFlight: 0, ended: 2, after: 1 });
+  });
 });
 
 describe('reading the records', () => {
