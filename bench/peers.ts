@@ -189,10 +189,25 @@ function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: re
     downP99Ms: down99,
     heldAfterOwn,
     slowest,
-    ...(opened === undefined ? {} : { trip: { ...tripCost(window, contacts, opened.at), at: opened.at, windows: Math.ceil((window.end - opened.at) / (POLICY.openSeconds * 1000)) } }),
+    ...(opened === undefined ? {} : { trip: { ...tripCost(window, contacts, opened.at, settleMs, fault === 'killed' ? inFlightAt(opened.at, answers, events) : 0), at: opened.at, windows: Math.ceil((window.end - opened.at) / (POLICY.openSeconds * 1000)) } }),
     ...(closed === undefined ? {} : { closedAt: closed.at }),
     ...(closed === undefined || firstOk === undefined ? {} : { okAfterCloseMs: firstOk - closed.at }),
   };
+}
+
+/** Half a window: nothing a breaker lets through after it opened reaches the upstream sooner. */
+const settleMs = (POLICY.openSeconds * 1000) / 2;
+
+/**
+ * For a killed upstream, whose refused connections have no end time: the calls the monitor had let
+ * through and not yet seen fail when it opened, from the other side: client requests sent before
+ * and answered after with the upstream's failure (not a rejection), and probes whose result the
+ * monitor logged as ignored because the circuit had opened meanwhile.
+ */
+function inFlightAt(tripAt: number, answers: readonly Answer[], events: readonly GuardEvent[]): number {
+  const clients = answers.filter((answer) => !answer.own && answer.sentAt < tripAt && answer.sentAt + answer.latencyMs > tripAt).length;
+  const probes = events.filter((event) => /probe result ignored/.test(event.text) && event.at >= tripAt && event.at < tripAt + settleMs).length;
+  return clients + probes;
 }
 
 /** Healthy path: the guard and the upstream directly, in shuffled order, each round. */
@@ -423,7 +438,8 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
     `client load: ${RATE} GETs/s on a fixed schedule (open loop), keep-alive, at most ${MAX_IN_FLIGHT} in flight (a request due beyond that is shed and counted), each given up after ${CLIENT_TIMEOUT_MS} ms; each carries its id (/?c=<id>); the monitor's probe asks /?probe=monitor and HAProxy's check /?probe=haproxy, so the upstream's log tells clients from probes.`,
     `schedule for each guard: ${BASELINE_SECONDS} s healthy; killed (SIGKILL) for ${FAULT_SECONDS} s, started again on the same port; ${SETTLE_SECONDS} s; hanging for ${FAULT_SECONDS} s; normal; ${SETTLE_SECONDS} s; 500 for ${FAULT_SECONDS} s; normal; ${SETTLE_SECONDS} s. A fault runs from the kill or the switch (the upstream's own log line) to the upstream listening again or switched back.`,
     'wasted calls: requests the upstream logged as answered 500 or left hanging, begun during the fault; for the killed upstream, the connection attempts to its port, counted by tcpdump on lo (opening SYNs): the capture cannot tell a client request from a probe there.',
-    "own answer: one the guard made without trying the upstream: ours a 503 naming the open circuit; nginx an answer whose X-Upstream-Addr (added for the bench) is the group's name, not a server's (no live upstreams); HAProxy the frontend's 503 for no server. 'first own answer after' is the time from the fault's start to the sending of the first one.",
+    "own answer: one the guard made without trying the upstream: ours a 503 naming the open circuit; nginx an answer whose X-Upstream-Addr (added for the bench) is the group's name, not a server's (no live upstreams); HAProxy the frontend's 503 for no server. 'first own answer after' is the time from the fault's start until a client received the first one (a guard short of CPU answers late what was sent early, so the receiving counts), and the calls are split at that moment; 'once answering itself' covers the requests sent after it.",
+    `the monitor's trip: calls that reached the upstream before its logged \`closed -> open\`, or within half a window after it (let through before it, arriving late: nothing it lets through later arrives sooner), split into those that had ended and those in flight at the trip (for the killed upstream, whose refused connections have no end, in flight is estimated from the other side: client requests sent before the trip and answered after with a 502, and probes the monitor logged as ignored); calls later than that are trials.`,
     'back to 200s: from the upstream\'s return to the first 200 received for a request sent after it, and to the 200 after which every answer was a 200 (for good).',
     `settings (the policy "3 failures, then stop for 10 s, then try again", scaled by 1/5: ${POLICY.failures} failures, ${POLICY.openSeconds} s open, checks/probes every ${POLICY.probeIntervalSeconds} s, timeouts ${POLICY.timeoutSeconds} s): ${runs.map((run) => `${GUARD_LABELS[run.name]}: ${run.settings.join('; ')}`).join(' | ')}`,
     ...runs.map((run) => `why these settings, ${GUARD_LABELS[run.name]}: ${run.rationale}`),

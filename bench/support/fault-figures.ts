@@ -27,7 +27,10 @@ export interface FaultFigures {
   /** calls that reached the upstream from `start` to `end`, by kind */
   readonly wasted: Readonly<Record<Contact['kind'], number>>;
   readonly wastedTotal: number;
-  /** from `start` to the sending of the first answer the guard made by itself; undefined: none */
+  /**
+   * from `start` to the first answer the guard made by itself, as the client received it (a guard
+   * short of CPU answers late what was sent early); undefined: none
+   */
   readonly firstOwnMs: number | undefined;
   /** wasted calls that began before that first own answer, and after it (the trials, mostly) */
   readonly wastedBeforeOwn: number;
@@ -63,15 +66,14 @@ export function faultFigures(window: FaultWindow, answers: readonly Answer[], co
   const wasted = { client: 0, probe: 0, attempt: 0 };
   for (const hit of hits) wasted[hit.kind] += 1;
 
-  const firstOwn = during.find((answer) => answer.own);
-  const ownAt = firstOwn?.sentAt ?? Infinity;
+  const receivedAt = (answer: Answer): number => answer.sentAt + answer.latencyMs;
+  const ownAt = Math.min(...during.filter((answer) => answer.own).map(receivedAt));
   const outcomes: Record<string, number> = {};
   for (const answer of during) outcomes[outcomeOf(answer)] = (outcomes[outcomeOf(answer)] ?? 0) + 1;
   const latencies = during.map((answer) => answer.latencyMs);
   const retryAfter = during.filter((answer) => answer.retryAfter !== undefined);
 
   const after = answers.filter((answer) => within(answer.sentAt, window.end, window.settleEnd));
-  const receivedAt = (answer: Answer): number => answer.sentAt + answer.latencyMs;
   const firstOk = after.find((answer) => answer.status === 200);
   let lastBad = -1;
   after.forEach((answer, i) => {
@@ -82,7 +84,7 @@ export function faultFigures(window: FaultWindow, answers: readonly Answer[], co
   return {
     wasted,
     wastedTotal: hits.length,
-    firstOwnMs: firstOwn === undefined ? undefined : firstOwn.sentAt - window.start,
+    firstOwnMs: Number.isFinite(ownAt) ? ownAt - window.start : undefined,
     wastedBeforeOwn: hits.filter((hit) => hit.startedAt < ownAt).length,
     wastedAfterOwn: hits.filter((hit) => hit.startedAt >= ownAt).length,
     sent: during.length,
@@ -99,24 +101,28 @@ export function faultFigures(window: FaultWindow, answers: readonly Answer[], co
 }
 
 export interface TripCost {
-  /** calls that reached the upstream after the fault began and before the circuit opened */
+  /** calls the guard let through before it opened (they may reach the upstream a little after) */
   readonly before: number;
-  /** of those, the ones still in flight when it opened (they were admitted, nothing can stop them) */
+  /** of those, the ones still in flight when it opened (admitted: nothing can stop them) */
   readonly inFlight: number;
   /** the rest: calls that had ended when it opened, the failures that opened it */
   readonly ended: number;
-  /** calls that began after it opened, before the upstream was back (trials) */
+  /** calls that began a window or more after it opened, before the upstream was back: trials */
   readonly after: number;
 }
 
 /**
- * How many calls the upstream received before and after the guard's trip at `tripAt`. The logs
- * have whole milliseconds: a call begun in the trip's millisecond is one that tripped it, since a
- * trial comes a window later.
+ * How many calls the upstream received for the guard before and after its trip at `tripAt`. A
+ * breaker lets nothing through once open until its window ends, so a call reaching the upstream
+ * within half a window (`settleMs`) of the trip was let through before it and arrived late (the
+ * logs have whole ms, and a process short of CPU sends late): it counts as in flight at the trip.
+ * `alsoInFlight` adds calls known to be in flight that the contacts cannot show (a refused
+ * connection has no end time to compare).
  */
-export function tripCost(window: FaultWindow, contacts: readonly Contact[], tripAt: number): TripCost {
+export function tripCost(window: FaultWindow, contacts: readonly Contact[], tripAt: number, settleMs: number, alsoInFlight = 0): TripCost {
   const hits = contacts.filter((contact) => within(contact.startedAt, window.start, window.end));
-  const before = hits.filter((hit) => hit.startedAt <= tripAt);
-  const inFlight = before.filter((hit) => hit.endedAt > tripAt).length;
+  const before = hits.filter((hit) => hit.startedAt < tripAt + settleMs);
+  const seen = before.filter((hit) => hit.endedAt > tripAt).length;
+  const inFlight = Math.min(before.length, seen + alsoInFlight);
   return { before: before.length, inFlight, ended: before.length - inFlight, after: hits.length - before.length };
 }

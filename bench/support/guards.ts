@@ -50,7 +50,7 @@ export interface Guard {
   readonly rationale: string;
   /** the guard answered by itself (it rejected the call), rather than passing on an upstream answer */
   isOwn(reply: Reply): boolean;
-  /** its state changes, from its own log */
+  /** its state changes, from its own log (the monitor's also: probe results it ignored) */
   events(): GuardEvent[];
   stop(): Promise<void>;
 }
@@ -97,7 +97,7 @@ export async function startOurs(upstreamPort: number): Promise<Guard> {
         'ERROR_THRESHOLD=3 consecutive failures open the circuit for TIME_WINDOW; then one trial (the probe, HALF_OPEN_MAX_CALLS=1) and SUCCESS_THRESHOLD=1 success closes it, as one good request does in nginx and one good check (rise 1) in HAProxy. Client calls and probes count alike; 5xx, refused connections and timeouts after REQUEST_TIMEOUT are failures.',
       isOwn: (reply) => reply.status === 503 && reply.body.includes('"circuit open"'),
       events: () =>
-        monitor.lines.filter((line) => line.includes('Circuit changed from')).map((line) => ({ at: lineTime(line), text: line.slice(line.indexOf(' ') + 1) })),
+        monitor.lines.filter((line) => line.includes('Circuit changed from') || line.includes('probe result ignored')).map((line) => ({ at: lineTime(line), text: line.slice(line.indexOf(' ') + 1) })),
       stop: async () => {
         await monitor.stop();
       },

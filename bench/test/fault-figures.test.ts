@@ -18,10 +18,10 @@ describe('what a fault cost', () => {
     expect(figures.wastedTotal).toBe(3);
   });
 
-  it('splits the wasted calls at the first answer the guard made by itself', () => {
-    const answers = [answer(10_100, { status: 500 }), answer(10_200, { status: 503, own: true }), answer(10_300, { status: 503, own: true })];
+  it('splits the wasted calls at the first answer the guard made by itself, as the client received it', () => {
+    const answers = [answer(10_100, { status: 500 }), answer(10_150, { status: 503, own: true, latencyMs: 150 }), answer(10_250, { status: 503, own: true, latencyMs: 1 })];
     const figures = faultFigures(WINDOW, answers, [contact(10_100), contact(10_150, 'probe'), contact(12_000, 'probe')]);
-    expect(figures.firstOwnMs).toBe(200);
+    expect(figures.firstOwnMs).toBe(251);
     expect(figures.wastedBeforeOwn).toBe(2);
     expect(figures.wastedAfterOwn).toBe(1);
   });
@@ -73,13 +73,20 @@ describe('what a fault cost', () => {
 });
 
 describe('calls before and after a trip', () => {
-  it('tells the calls that had ended when the circuit opened from those still in flight, and counts the trials after', () => {
+  it('tells the calls that had ended when the circuit opened from those still in flight, and counts the trials a window later', () => {
     const contacts = [contact(10_010, 'client', 10_011), contact(10_020, 'client', 10_420), contact(10_030, 'client', 10_031), contact(10_040, 'client', 10_440), contact(12_500, 'probe'), contact(14_900, 'probe'), contact(20_500)];
-    expect(tripCost(WINDOW, contacts, 10_100)).toEqual({ before: 4, inFlight: 2, ended: 2, after: 2 });
+    expect(tripCost(WINDOW, contacts, 10_100, 1000)).toEqual({ before: 4, inFlight: 2, ended: 2, after: 2 });
   });
 
-  it('counts a call begun in the millisecond of the trip as one before it (the logs have whole ms)', () => {
-    expect(tripCost(WINDOW, [contact(10_099, 'client', 10_100), contact(10_100, 'client', 10_100), contact(12_100, 'probe')], 10_100)).toEqual({ before: 2, inFlight: 0, ended: 2, after: 1 });
+  it('counts a call that reached the upstream soon after the trip as let through before it, in flight', () => {
+    const contacts = [contact(10_090, 'client', 10_091), contact(10_100, 'client', 10_100), contact(10_300, 'client', 10_700), contact(12_100, 'probe')];
+    expect(tripCost(WINDOW, contacts, 10_100, 1000)).toEqual({ before: 3, inFlight: 1, ended: 2, after: 1 });
+  });
+
+  it('adds the calls known to be in flight that the contacts cannot show, never more than the calls before', () => {
+    const attempts = [contact(10_010, 'attempt', 10_010), contact(10_020, 'attempt', 10_020), contact(10_030, 'attempt', 10_030), contact(10_040, 'attempt', 10_040)];
+    expect(tripCost(WINDOW, attempts, 10_050, 1000, 1)).toEqual({ before: 4, inFlight: 1, ended: 3, after: 0 });
+    expect(tripCost(WINDOW, attempts, 10_050, 1000, 9).inFlight).toBe(4);
   });
 });
 
