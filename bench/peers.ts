@@ -20,11 +20,11 @@ import { findNginx, onProcessEnd } from '../test/support/nginx';
 import { runAutocannon, type Run } from './support/autocannon-run';
 import { sleep } from './support/children';
 import { DemoUpstream, type UpstreamRequest } from './support/demo-upstream';
-import { faultFigures, outcomeOf, tripCost, type Contact, type FaultFigures, type FaultWindow, type TripCost } from './support/fault-figures';
+import { clientStalled, faultFigures, outcomeOf, tripCost, type Contact, type FaultFigures, type FaultWindow, type TripCost } from './support/fault-figures';
 import { GUARD_LABELS, POLICY, startHaproxy, startNginx, startOurs, type Guard, type GuardEvent, type GuardName } from './support/guards';
 import { commandFor, machine, publish, ROOT, type PartResult, type Table, type TargetResult } from './support/results';
 import { fixed, percentile, shuffle, summarize } from './support/stats';
-import { startSteadyLoad, type Answer } from './support/steady-load';
+import { STALL_MS, startSteadyLoad, type Answer } from './support/steady-load';
 import { startCallCapture, type CapturedCall } from './support/call-capture';
 
 const RATE = Number(process.env.BENCH_PEERS_RATE ?? 100);
@@ -165,7 +165,7 @@ function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: re
   const figures = faultFigures(window, answers, contacts, shed);
   const during = answers.filter((answer) => answer.sentAt >= window.start && answer.sentAt < window.end);
   const ownFrom = figures.firstOwnMs === undefined ? window.start : window.start + figures.firstOwnMs;
-  const down = during.filter((answer) => answer.sentAt >= ownFrom).map((answer) => answer.latencyMs);
+  const down = during.filter((answer) => answer.sentAt >= ownFrom && !clientStalled(answer)).map((answer) => answer.latencyMs);
   // a trial made with a client's request (nginx) holds that client for the whole timeout
   const heldAfterOwn = figures.firstOwnMs === undefined ? 0 : down.filter((latency) => latency >= POLICY.timeoutSeconds * 1000 * 0.9).length;
   const down50 = percentile(down, 50);
@@ -313,7 +313,7 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
         `${fig.wastedBeforeOwn} / ${fig.wastedAfterOwn}`,
         msText(fig.firstOwnMs),
         outcomesText(fig.outcomes),
-        `${msText(fig.p50Ms, 2)} / ${msText(fig.p99Ms, 2)}`,
+        `${msText(fig.p50Ms, 2)} / ${msText(fig.p99Ms, 2)}${fig.stalledOut > 0 ? ` (${fig.stalledOut} left out)` : ''}`,
         fig.firstOwnMs === undefined ? 'never answers itself' : `${msText(f.downP50Ms, 2)} / ${msText(f.downP99Ms, 2)}`,
         fig.firstOwnMs === undefined ? '-' : String(f.heldAfterOwn),
         fig.retryAfterCount === 0 ? 'none' : `${fig.retryAfterCount} answers (${fig.retryAfterValues.join(', ')} s)`,
@@ -440,6 +440,7 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
     'wasted calls: requests the upstream logged as answered 500 or left hanging, begun during the fault; for the killed upstream, the connection attempts to its port, counted by tcpdump on lo (opening SYNs): the capture cannot tell a client request from a probe there.',
     "own answer: one the guard made without trying the upstream: ours a 503 naming the open circuit; nginx an answer whose X-Upstream-Addr (added for the bench) is the group's name, not a server's (no live upstreams); HAProxy the frontend's 503 for no server. 'first own answer after' is the time from the fault's start until a client received the first one (a guard short of CPU answers late what was sent early, so the receiving counts), and the calls are split at that moment; 'once answering itself' covers the requests sent after it.",
     `the monitor's trip: calls that reached the upstream before its logged \`closed -> open\`, or within half a window after it (let through before it, arriving late: nothing it lets through later arrives sooner), split into those that had ended and those in flight at the trip (for the killed upstream, whose refused connections have no end, in flight is estimated from the other side: client requests sent before the trip and answered after with a 502, and probes the monitor logged as ignored); calls later than that are trials.`,
+    `latency: from the client's send to its last byte, in this process. The client watches its own event loop every 5 ms; an answer during which the client itself was stalled more than ${STALL_MS} ms (the machine was busy: other work on the two shared cores) is left out of p50/p99, as its latency is not all the guard's; the tables say how many ('left out').`,
     'back to 200s: from the upstream\'s return to the first 200 received for a request sent after it, and to the 200 after which every answer was a 200 (for good).',
     `settings (the policy "3 failures, then stop for 10 s, then try again", scaled by 1/5: ${POLICY.failures} failures, ${POLICY.openSeconds} s open, checks/probes every ${POLICY.probeIntervalSeconds} s, timeouts ${POLICY.timeoutSeconds} s): ${runs.map((run) => `${GUARD_LABELS[run.name]}: ${run.settings.join('; ')}`).join(' | ')}`,
     ...runs.map((run) => `why these settings, ${GUARD_LABELS[run.name]}: ${run.rationale}`),

@@ -2,7 +2,7 @@
  * What a fault cost, from what the clients got and what reached the upstream: pure arithmetic over
  * the records of one fault, for the side-by-side bench (bench/peers.ts) and its tests.
  */
-import type { Answer } from './steady-load';
+import { STALL_MS, type Answer } from './steady-load';
 import { percentile } from './stats';
 
 /**
@@ -43,6 +43,8 @@ export interface FaultFigures {
   readonly ownShare: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** answers left out of p50/p99 because the client itself was stalled while they were out */
+  readonly stalledOut: number;
   /** of them, how many carried Retry-After, and its distinct values */
   readonly retryAfterCount: number;
   readonly retryAfterValues: readonly string[];
@@ -60,6 +62,11 @@ export function outcomeOf(answer: Answer): string {
   return answer.status === undefined ? (answer.error ?? 'error') : String(answer.status);
 }
 
+/** The client was itself stalled while this request was out: its latency is not all the guard's. */
+export function clientStalled(answer: Answer): boolean {
+  return answer.clientStallMs > STALL_MS;
+}
+
 export function faultFigures(window: FaultWindow, answers: readonly Answer[], contacts: readonly Contact[], shedAt: readonly number[] = []): FaultFigures {
   const during = answers.filter((answer) => within(answer.sentAt, window.start, window.end));
   const hits = contacts.filter((contact) => within(contact.startedAt, window.start, window.end));
@@ -70,7 +77,7 @@ export function faultFigures(window: FaultWindow, answers: readonly Answer[], co
   const ownAt = Math.min(...during.filter((answer) => answer.own).map(receivedAt));
   const outcomes: Record<string, number> = {};
   for (const answer of during) outcomes[outcomeOf(answer)] = (outcomes[outcomeOf(answer)] ?? 0) + 1;
-  const latencies = during.map((answer) => answer.latencyMs);
+  const latencies = during.filter((answer) => !clientStalled(answer)).map((answer) => answer.latencyMs);
   const retryAfter = during.filter((answer) => answer.retryAfter !== undefined);
 
   const after = answers.filter((answer) => within(answer.sentAt, window.end, window.settleEnd));
@@ -92,6 +99,7 @@ export function faultFigures(window: FaultWindow, answers: readonly Answer[], co
     ownShare: during.length === 0 ? 0 : during.filter((answer) => answer.own).length / during.length,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    stalledOut: during.length - latencies.length,
     retryAfterCount: retryAfter.length,
     retryAfterValues: [...new Set(retryAfter.map((answer) => answer.retryAfter as string))],
     shed: shedAt.filter((t) => within(t, window.start, window.end)).length,

@@ -19,7 +19,17 @@ export interface Answer {
   readonly retryAfter?: string;
   /** the guard answered by itself, without trying the upstream (its own marker, see guards.ts) */
   readonly own: boolean;
+  /**
+   * how long this client process was itself stalled (its event loop late by more than
+   * STALL_MS) while the request was out: a latency that is partly the client's, not the guard's
+   */
+  readonly clientStallMs: number;
 }
+
+/** An event-loop delay above this counts as a stall of the client itself. */
+export const STALL_MS = 20;
+/** How often the client checks its own event loop. */
+const LAG_CHECK_MS = 5;
 
 export interface Reply {
   readonly status: number;
@@ -63,11 +73,11 @@ export function startSteadyLoad(options: SteadyLoadOptions): SteadyLoad {
     const sentAt = now();
     const done = new Promise<void>((resolve) => {
       let finished = false;
-      const finish = (answer: Omit<Answer, 'id' | 'sentAt' | 'latencyMs'>): void => {
+      const finish = (answer: Omit<Answer, 'id' | 'sentAt' | 'latencyMs' | 'clientStallMs'>): void => {
         if (finished) return;
         finished = true;
         clearTimeout(timeout);
-        answers.push({ id, sentAt, latencyMs: now() - sentAt, ...answer });
+        answers.push({ id, sentAt, latencyMs: now() - sentAt, clientStallMs: 0, ...answer });
         resolve();
       };
       const req = http.get({ agent, host: target.hostname, port: target.port, path: `/?c=${id}` }, (res) => {
@@ -103,14 +113,28 @@ export function startSteadyLoad(options: SteadyLoadOptions): SteadyLoad {
   };
   tick();
 
+  // the client's own stalls (a busy machine, a GC pause): spans where its event loop was late
+  const stalls: { from: number; to: number }[] = [];
+  let expected = now() + LAG_CHECK_MS;
+  const lagCheck = setInterval(() => {
+    const at = now();
+    if (at - expected > STALL_MS) stalls.push({ from: expected, to: at });
+    expected = at + LAG_CHECK_MS;
+  }, LAG_CHECK_MS);
+  const stalledDuring = (from: number, to: number): number =>
+    stalls.reduce((sum, stall) => sum + Math.max(0, Math.min(to, stall.to) - Math.max(from, stall.from)), 0);
+
   return {
     shed,
     stop: async () => {
       stopped = true;
       clearTimeout(timer);
       while (pending.size > 0) await Promise.all([...pending]);
+      clearInterval(lagCheck);
       agent.destroy();
-      return answers.sort((a, b) => a.id - b.id);
+      return answers
+        .map((answer) => ({ ...answer, clientStallMs: stalledDuring(answer.sentAt, answer.sentAt + answer.latencyMs) }))
+        .sort((a, b) => a.id - b.id);
     },
   };
 }

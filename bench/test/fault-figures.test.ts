@@ -7,7 +7,7 @@ const WINDOW: FaultWindow = { start: 10_000, end: 20_000, settleEnd: 25_000 };
 
 let nextId = 0;
 function answer(sentAt: number, fields: Partial<Answer> = {}): Answer {
-  return { id: nextId++, sentAt, latencyMs: 1, status: 200, own: false, ...fields };
+  return { id: nextId++, sentAt, latencyMs: 1, status: 200, own: false, clientStallMs: 0, ...fields };
 }
 const contact = (startedAt: number, kind: Contact['kind'] = 'client', endedAt = startedAt + 1): Contact => ({ startedAt, endedAt, kind });
 
@@ -49,6 +49,14 @@ describe('what a fault cost', () => {
     expect(figures.retryAfterCount).toBe(2);
     expect(figures.retryAfterValues).toEqual(['2', '1']);
     expect(figures.shed).toBe(2);
+  });
+
+  it('leaves out of p50/p99 the answers during which the client itself was stalled, and says how many', () => {
+    const answers = [answer(11_000, { latencyMs: 1 }), answer(11_010, { latencyMs: 2 }), answer(11_020, { latencyMs: 190, clientStallMs: 180 }), answer(11_030, { latencyMs: 3, clientStallMs: 20 })];
+    const figures = faultFigures(WINDOW, answers, []);
+    expect(figures.p99Ms).toBeCloseTo(2.98, 5);
+    expect(figures.stalledOut).toBe(1);
+    expect(figures.sent).toBe(4);
   });
 
   it('times the return to 200s from the end of the fault: the first 200, and the one after the last failure', () => {
