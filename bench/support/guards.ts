@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Service, lineTime } from '../../test/support/local-stack';
-import { createLocalNginx, freePort } from '../../test/support/nginx';
+import { createLocalNginx, freePort, onProcessEnd } from '../../test/support/nginx';
 import { NodeProcess, sleep } from './children';
 import { ROOT } from './results';
 import { shippedMonitor } from './shipped';
@@ -191,6 +191,8 @@ export function haproxyConfig(listenPort: number, upstreamPort: number): string 
 export async function startHaproxy(upstreamPort: number): Promise<Guard> {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-haproxy-'));
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  // Ctrl-C: the process ends without the finally blocks; its children are killed by their Service
+  onProcessEnd(cleanup);
   try {
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
