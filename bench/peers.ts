@@ -275,7 +275,10 @@ function versionOf(binary: string): string {
 }
 
 function toolVersions(): Record<string, string> {
-  return { nginx: versionOf(findNginx() ?? 'nginx'), haproxy: versionOf('/usr/sbin/haproxy'), node: process.version };
+  // `nginx version: nginx/1.22.1`, `HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/`
+  const nginx = versionOf(findNginx() ?? 'nginx').replace(/^nginx version: nginx\//, '');
+  const haproxy = versionOf('/usr/sbin/haproxy').replace(/^HAProxy version (\S+).*$/, '$1');
+  return { nginx, haproxy, node: process.version };
 }
 
 // ---------------------------------------------------------------------------------------------
