@@ -1,10 +1,11 @@
 /**
- * `npm run bench`: every part in turn (breaker, proxy, footprint, detection, webhook), each printing its
+ * `npm run bench`: every part in turn (breaker, proxy, footprint, detection, webhook, peers), each printing its
  * tables and writing bench/results/<part>.json; bench/results/latest.md gathers them.
  */
 import { runBreakerBench } from './breaker';
 import { runDetectionBench } from './detection';
 import { runFootprintBench } from './footprint';
+import { runPeersBench } from './peers';
 import { runProxyBench } from './proxy';
 import { runWebhookBench } from './webhook';
 import { publish, type PartResult } from './support/results';
@@ -15,6 +16,7 @@ const PARTS: readonly [string, () => Promise<PartResult>][] = [
   ['footprint', runFootprintBench],
   ['detection', runDetectionBench],
   ['webhook', runWebhookBench],
+  ['peers', runPeersBench],
 ];
 
 async function main(): Promise<void> {
