@@ -90,7 +90,8 @@ function asHostDirectory(volume: Volume, root: string): Volume {
  * The one Pod, then the ConfigMaps, as objects. Volume names get their Deployment's name in front;
  * with `emptyDirs`, emptyDirs become directories there (see the header).
  */
-export function onePod(manifests: readonly Manifest[], emptyDirs?: string): object[] {
+export function onePod(input: readonly object[], emptyDirs?: string): object[] {
+  const manifests = input as readonly Manifest[];
   const deployments = manifests.filter((manifest) => manifest.kind === 'Deployment');
   if (deployments.length === 0) throw new Error('no Deployment in the input');
   const containers: Container[] = [];
