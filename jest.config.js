@@ -29,5 +29,7 @@ module.exports = {
     project('e2e-local', ['test/e2e/local/**/*.test.ts']),
     // the compose stack on a real Docker engine
     project('e2e-compose', ['test/e2e/compose/**/*.test.ts']),
+    // deploy/kubernetes played by podman (`podman kube play`), with the images the Docker lab builds
+    project('e2e-podman', ['test/e2e/podman/**/*.test.ts']),
   ],
 };

@@ -9,6 +9,13 @@
 #   promtool        the infra suite checks and unit-tests prometheus/alerts.yml (`promtool check rules`,
 #                   `promtool test rules`); Debian package prometheus (2.42 on bookworm), which also
 #                   installs the server: it is not started (see below), only promtool is used.
+#   kubectl         the infra suite renders deploy/kubernetes with `kubectl kustomize`; any kubectl
+#                   will do (the manifests keep to what kustomize v2.0.3 and v5 both know): when none
+#                   is on PATH, Debian's kubernetes-client (1.20).
+#   podman          the e2e-podman suite plays the one-pod overlay with `podman kube play`: Debian's
+#                   podman (4.3) and catatonit (its pod's infra process). /etc/containers/
+#                   containers.conf.d/ gets `default_ulimits = []`: podman's default rlimits are
+#                   refused in this sandbox ("error setting rlimit type 7: operation not permitted").
 #
 # Idempotent and fast when done: a dpkg-query check first, `apt-get update` only when something is
 # missing. Installing must not leave a system nginx or prometheus running (the tests start their own
@@ -21,7 +28,7 @@ log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
 
 SUDO=()
 if ((EUID != 0)); then
-  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light, docker-compose, gettext-base and prometheus by hand"; exit 1; }
+  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light, docker-compose, gettext-base, prometheus, kubernetes-client (or any kubectl), podman and catatonit by hand"; exit 1; }
   SUDO=(sudo)
 fi
 
@@ -57,7 +64,23 @@ fi
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v envsubst >/dev/null || missing+=(gettext-base)
 command -v promtool >/dev/null || missing+=(prometheus)
-((${#missing[@]} > 0)) || exit 0
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
+command -v podman >/dev/null || missing+=(podman)
+command -v catatonit >/dev/null || [[ -x /usr/libexec/podman/catatonit ]] || missing+=(catatonit)
+
+# podman's configuration for the tests (idempotent: one drop-in file, written when it differs)
+podman_config() {
+  local dir=/etc/containers/containers.conf.d want
+  want=$'# written by scripts/setup-test-deps.sh: no default rlimits (the sandbox refuses them)\n[containers]\ndefault_ulimits = []\n'
+  [[ -f $dir/50-cbdemo-ulimits.conf && $(<"$dir/50-cbdemo-ulimits.conf")$'\n' == "$want" ]] && return 0
+  log "podman: default_ulimits = [] in $dir/50-cbdemo-ulimits.conf"
+  "${SUDO[@]}" mkdir -p "$dir"
+  printf '%s' "$want" | "${SUDO[@]}" tee "$dir/50-cbdemo-ulimits.conf" >/dev/null
+}
+if ((${#missing[@]} == 0)); then
+  if command -v podman >/dev/null; then podman_config; fi
+  exit 0
+fi
 if ! command -v apt-get >/dev/null; then
   if [[ ${missing[*]} == nginx-light ]] && command -v nginx >/dev/null; then log "nginx on PATH: $(nginx -v 2>&1)"; exit 0; fi
   log "no apt-get: install ${missing[*]} by hand (or set NGINX_BIN for nginx)"
@@ -102,6 +125,8 @@ done
 if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
   "${SUDO[@]}" systemctl disable --now prometheus || true
 fi
+
+if command -v podman >/dev/null; then podman_config; fi
 
 /usr/sbin/nginx -v
 promtool --version 2>&1 | head -1
