@@ -3,7 +3,7 @@
  *
  *   node breaker-worker.js <library> <path> <mode> <time|heap>
  *
- * Prints one JSON line: `{ nsPerCall, calls }` for time, `{ bytesPerCall, calls, gcDuring }` for
+ * Prints one JSON line: `{ nsPerCall, cpuNsPerCall, calls }` for time, `{ bytesPerCall, calls, gcDuring }` for
  * heap (run with --expose-gc and a young generation big enough that no GC runs while measuring).
  */
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -27,7 +27,13 @@ export type CallPath = (typeof PATHS)[number];
 export type Mode = (typeof MODES)[number];
 
 export interface TimeSample {
+  /** wall-clock time per call */
   readonly nsPerCall: number;
+  /**
+   * this process's CPU time (user + system, every thread) per call: on a shared machine it leaves
+   * out the time the scheduler gave other processes, which wall-clock time counts
+   */
+  readonly cpuNsPerCall: number;
   readonly calls: number;
 }
 export interface HeapSample {
@@ -190,9 +196,12 @@ async function warmUp(drive: Driver): Promise<number> {
 /** Times one run sized to take ~200 ms after the warm-up. */
 async function measureTime(drive: Driver): Promise<TimeSample> {
   const calls = roundUp(Math.min(5_000_000, 200e6 / (await warmUp(drive))));
+  const cpuBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   await drive(calls);
-  return { nsPerCall: Number(process.hrtime.bigint() - started) / calls, calls };
+  const wallNs = Number(process.hrtime.bigint() - started);
+  const cpu = process.cpuUsage(cpuBefore);
+  return { nsPerCall: wallNs / calls, cpuNsPerCall: ((cpu.user + cpu.system) * 1000) / calls, calls };
 }
 
 /**
