@@ -246,7 +246,7 @@ export async function runBreakerBench(): Promise<PartResult> {
   return {
     part: 'breaker',
     title: 'Part 1: breaker overhead per call',
-    command: commandFor('breaker'),
+    command: `${process.env.BENCH_REPS === undefined ? '' : `BENCH_REPS=${TIME_REPS} `}${commandFor('breaker')}`,
     startedAt,
     durationSeconds: Math.round((Date.now() - started) / 1000),
     machine: host,
