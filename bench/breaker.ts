@@ -53,6 +53,12 @@ interface Job {
 type RoundSample<S> = S & { readonly round: number };
 /** Which time a figure is from: the process's CPU time (what ratios and targets use) or wall-clock time. */
 type Clock = 'cpu' | 'wall';
+/** A figure from the medians, and the min-max of the same figure taken round by round. */
+interface Spread {
+  readonly value: number;
+  readonly min: number;
+  readonly max: number;
+}
 
 const key = (library: Library, callPath: CallPath, mode: Mode) => `${library}/${callPath}/${mode}`;
 const applies = (library: Library, mode: Mode) => !(library === 'ours-core' && mode === 'concurrent');
@@ -123,14 +129,21 @@ export async function runBreakerBench(): Promise<PartResult> {
     const sample = times.get(key(library, callPath, mode))?.find((s) => s.round === round);
     return clock === 'cpu' ? sample?.cpuNsPerCall : sample?.nsPerCall;
   };
-  /** a figure computed within each round from that round's processes: median (min-max) over the rounds (a failed job leaves its round out) */
-  const perRound = (figure: (ns: (library: Library) => number) => number, callPath: CallPath, mode: Mode, clock: Clock = 'cpu'): Summary =>
-    summarize(rounds.map((_, round) => figure((library) => nsIn(library, callPath, mode, round, clock) ?? NaN)).filter(Number.isFinite));
+  /**
+   * A figure (a ratio, an overhead) from each side's median over the processes, with its spread: the
+   * same figure taken within each round, from that round's processes (a failed job leaves its round out).
+   */
+  const perRound = (figure: (ns: (library: Library) => number) => number, callPath: CallPath, mode: Mode, clock: Clock = 'cpu'): Spread => {
+    const medians = clock === 'cpu' ? ns : wallNs;
+    const rounds_ = summarize(rounds.map((_, round) => figure((library) => nsIn(library, callPath, mode, round, clock) ?? NaN)).filter(Number.isFinite));
+    return { value: figure((library) => medians(library, callPath, mode).median), min: rounds_.min, max: rounds_.max };
+  };
   const overhead = (library: Library, callPath: CallPath, mode: Mode) => perRound((n) => n(library) - n('bare'), callPath, mode);
   const overheadRatio = (ours: Ours, other: Library, callPath: CallPath, mode: Mode, clock: Clock = 'cpu') =>
     perRound((n) => (n(ours) - n('bare')) / (n(other) - n('bare')), callPath, mode, clock);
   const openRatio = (library: Library, mode: Mode, clock: Clock = 'cpu') => perRound((n) => n(library) / n('bare'), 'open', mode, clock);
-  const ratioText = (summary: Summary, decimals = 3) => `${fixed(summary.median, decimals)}x (${fixed(summary.min, decimals)}-${fixed(summary.max, decimals)})`;
+  const ratioText = (spread: Spread, decimals = 3) => `${fixed(spread.value, decimals)}x (${fixed(spread.min, decimals)}-${fixed(spread.max, decimals)})`;
+  const spreadText = (spread: Spread) => `${fixed(spread.value)} (${fixed(spread.min)}-${fixed(spread.max)})`;
 
   const tables: Table[] = [];
   for (const mode of MODES) {
@@ -146,17 +159,17 @@ export async function runBreakerBench(): Promise<PartResult> {
   }
   for (const mode of MODES) {
     tables.push({
-      title: `overhead over the bare await of the same round, CPU ns per call, ${mode}: median (min-max) of ${TIME_REPS} rounds`,
+      title: `overhead over the bare await, CPU ns per call, ${mode}: from the medians (min-max of the same figure within each of ${TIME_REPS} rounds)`,
       columns: ['library', 'success', 'failure', 'open', 'open / bare await'],
       rows: LIBRARIES.filter((library) => library !== 'bare' && library !== 'ours-core' && applies(library, mode)).map((library) => [
         LABELS[library],
-        ...PATHS.map((callPath) => formatSummary(overhead(library, callPath, mode))),
+        ...PATHS.map((callPath) => spreadText(overhead(library, callPath, mode))),
         ratioText(openRatio(library, mode), 2),
       ]),
     });
   }
   tables.push({
-    title: `our overhead over theirs, per round ((ours - bare) / (theirs - bare), each from the same round), CPU time and, for reference, wall-clock time: median (min-max) of ${TIME_REPS} rounds`,
+    title: `our overhead over theirs, (ours - bare) / (theirs - bare), CPU time and, for reference, wall-clock time: from the medians (min-max of the same ratio within each of ${TIME_REPS} rounds)`,
     columns: ['ours', 'path', 'mode', "/ opossum's defaults (target <= 0.2)", "/ cockatiel's (target < 1)", '/ opossum, wall clock', '/ cockatiel, wall clock'],
     rows: OURS.flatMap((ours) =>
       cases.map(({ callPath, mode }) => [
@@ -169,7 +182,7 @@ export async function runBreakerBench(): Promise<PartResult> {
   });
   const throwing: readonly Library[] = ['ours-execute', 'opossum-default', 'opossum-lean', 'cockatiel', 'ours-try', 'bare'];
   tables.push({
-    title: 'rejection while open, side by side: execute, opossum and cockatiel reject with an error (the caller catches it); tryExecute and the bare await for reference (CPU ns; ratios per round)',
+    title: 'rejection while open, side by side: execute, opossum and cockatiel reject with an error (the caller catches it); tryExecute and the bare await for reference (CPU ns, medians; ratios with their per-round min-max)',
     columns: ['library', 'ns sequential', 'ns concurrent', '/ bare await, sequential', '/ bare await, concurrent', 'heap bytes sequential', 'heap bytes concurrent'],
     rows: throwing.map((library) => [
       LABELS[library],
@@ -203,8 +216,8 @@ export async function runBreakerBench(): Promise<PartResult> {
     const ratios = OURS.flatMap((ours) =>
       cases.filter(({ callPath }) => judged(ours, callPath)).map(({ callPath, mode }) => ({ ours, callPath, mode, ratio: overheadRatio(ours, other, callPath, mode) })),
     );
-    const worst = ratios.reduce((a, b) => (b.ratio.median > a.ratio.median ? b : a));
-    const missed = ratios.filter((r) => !(r.ratio.median <= limit));
+    const worst = ratios.reduce((a, b) => (b.ratio.value > a.ratio.value ? b : a));
+    const missed = ratios.filter((r) => !(r.ratio.value <= limit));
     const roundsOver = ratios.filter((r) => r.ratio.max > limit);
     return {
       target: `our overhead per call ${phrase} (tryExecute: success, failure, open; execute: success, failure)`,
@@ -212,14 +225,14 @@ export async function runBreakerBench(): Promise<PartResult> {
       verdict: missed.length === 0 ? 'met' : 'missed',
       detail: [
         missed.length === 0
-          ? `median of the per-round ratios; worst case ${SHORT[worst.ours]} ${worst.callPath}/${worst.mode}: ${fixed(overhead(worst.ours, worst.callPath, worst.mode).median)} ns against ${fixed(overhead(other, worst.callPath, worst.mode).median)} ns over the bare await.`
-          : `missed (median of the per-round ratios) on ${missed.map((r) => `${SHORT[r.ours]} ${r.callPath}/${r.mode} by ${fixed((r.ratio.median / limit - 1) * 100)}%`).join(', ')}.`,
+          ? `worst case ${SHORT[worst.ours]} ${worst.callPath}/${worst.mode}: ${fixed(overhead(worst.ours, worst.callPath, worst.mode).value)} ns against ${fixed(overhead(other, worst.callPath, worst.mode).value)} ns over the bare await.`
+          : `missed on ${missed.map((r) => `${SHORT[r.ours]} ${r.callPath}/${r.mode} by ${fixed((r.ratio.value / limit - 1) * 100)}%`).join(', ')}.`,
         roundsOver.length === 0 ? 'Every round within the limit.' : `Rounds over the limit: ${roundsOver.map((r) => `${SHORT[r.ours]} ${r.callPath}/${r.mode} (worst ${fixed(r.ratio.max, 3)}x)`).join(', ')}.`,
       ].join(' '),
     };
   };
   const open = MODES.map((mode) => ({ mode, ratio: openRatio('ours-try', mode) }));
-  const openMissed = open.filter((r) => !(r.ratio.median <= 2));
+  const openMissed = open.filter((r) => !(r.ratio.value <= 2));
   const targets: TargetResult[] = [
     compare('opossum-default', 0.2, "at most a fifth of opossum's (defaults), on every path and mode"),
     compare('cockatiel', 1, "below cockatiel's, on every path and mode"),
@@ -229,8 +242,8 @@ export async function runBreakerBench(): Promise<PartResult> {
       verdict: openMissed.length === 0 ? 'met' : 'missed',
       detail:
         openMissed.length === 0
-          ? `median of the per-round ratios within the limit${open.some((r) => r.ratio.max > 2) ? `; rounds over it: ${open.filter((r) => r.ratio.max > 2).map((r) => `${r.mode} (worst ${fixed(r.ratio.max, 2)}x)`).join(', ')}` : ', every round too'}.`
-          : `missed by ${openMissed.map((r) => `${fixed((r.ratio.median / 2 - 1) * 100)}% (${r.mode})`).join(', ')}: the notes split the time between the core (with its one clock read) and tryExecute around it.`,
+          ? `within the limit${open.some((r) => r.ratio.max > 2) ? `; rounds over it: ${open.filter((r) => r.ratio.max > 2).map((r) => `${r.mode} (worst ${fixed(r.ratio.max, 2)}x)`).join(', ')}` : ', every round too'}.`
+          : `missed by ${openMissed.map((r) => `${fixed((r.ratio.value / 2 - 1) * 100)}% (${r.mode})`).join(', ')}: the notes split the time between the core (with its one clock read) and tryExecute around it.`,
     },
   ];
 
@@ -256,7 +269,7 @@ export async function runBreakerBench(): Promise<PartResult> {
       "ours: the package's own `execute(breaker, fn)` and `tryExecute(breaker, fn)` with no options, imported from '@circuit-breaker-demo/breaker' (its built dist, as a user gets it; the script builds it first), around `new CircuitBreaker(...)` with the default monotonic clock. execute, opossum and cockatiel reject on the failure and open paths, so those calls carry `.catch()`; tryExecute always resolves (to `{ kind: 'value' | 'error' | 'rejected' }`), so its calls carry none. Before measuring, one call of ours is checked to end as its path says (the value; the call's error; a CircuitOpenError or `kind: 'rejected'`).",
       "paths: success while closed; failure while closed with a threshold never reached (ours and cockatiel: threshold Number.MAX_SAFE_INTEGER; opossum: volumeThreshold Number.MAX_SAFE_INTEGER); rejection while open (tripped by failures first, reset/half-open after 1 hour). The bare await's failure path is `fail().catch(noop)`; its open path is the bare await of a resolved promise, the reference of the target.",
       'time is the process\'s CPU time (process.cpuUsage(), user + system, all threads) over the timed run, divided by the calls: on this shared machine other processes take turns on the 2 cores, and wall-clock time counts their turns too. The calls never wait for I/O or timers, so CPU time is all the time they take; wall-clock figures are kept beside it for reference.',
-      `each (library, path, mode) in its own child process; ${TIME_REPS} rounds for time, each running every case once in a fresh shuffled order, then ${HEAP_REPS} for heap. Ratios (ours against theirs, against the bare await) are taken within a round, from processes that ran minutes apart at most, and reported as median (min-max) over the rounds. In each process: ~100 ms warm-up in doubling rounds, then one timed run sized to ~200 ms (process.hrtime.bigint). Concurrent mode: rounds of ${IN_FLIGHT} calls started at once and awaited with Promise.all.`,
+      `each (library, path, mode) in its own child process; ${TIME_REPS} rounds for time, each running every case once in a fresh shuffled order, then ${HEAP_REPS} for heap. A ratio (ours against theirs, against the bare await) and a verdict come from each side's median over its ${TIME_REPS} processes; beside it, in brackets, the min-max of the same ratio taken within each round (from processes that ran at most a minute or two apart): its spread. In each process: ~100 ms warm-up in doubling rounds, then one timed run sized to ~200 ms (process.hrtime.bigint). Concurrent mode: rounds of ${IN_FLIGHT} calls started at once and awaited with Promise.all.`,
       'heap: separate children with --expose-gc and a 64 MB semi-space; after the warm-up, gc() twice, then `process.memoryUsage().heapUsed` after N calls (N <= 10,000, sized to ~200 ms) minus before, divided by N: bytes allocated per call, garbage included. A PerformanceObserver on gc entries checks that no collection ran during the calls; when one did, N shrinks, and a figure still measured across a GC is marked ">=" (a lower bound).',
       "the calls never yield to the event loop (only microtasks), so timers (opossum's bucket rotation, its per-call timeout) never fire during a measurement.",
     ],
