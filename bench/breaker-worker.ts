@@ -3,15 +3,23 @@
  *
  *   node breaker-worker.js <library> <path> <mode> <time|heap>
  *
- * Prints one JSON line: `{ nsPerCall, calls }` for time, `{ bytesPerCall, calls, gcDuring }` for
+ * Prints one JSON line: `{ nsPerCall, cpuNsPerCall, calls }` for time, `{ bytesPerCall, calls, gcDuring }` for
  * heap (run with --expose-gc and a young generation big enough that no GC runs while measuring).
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { circuitBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel';
 import Opossum from 'opossum';
-import { CircuitBreaker, type Admission, type Outcome, type Ticket } from '@circuit-breaker-demo/breaker';
+// the package as a user gets it: its public entry, resolved through node_modules to breaker/dist
+import { CircuitBreaker, CircuitOpenError, execute, tryExecute, type Outcome, type Ticket } from '@circuit-breaker-demo/breaker';
 
-export const LIBRARIES = ['bare', 'ours', 'ours-core', 'opossum-default', 'opossum-tuned', 'opossum-lean', 'cockatiel'] as const;
+/**
+ * Our cases first: the package's execute (rejects while open, like opossum and cockatiel),
+ * tryExecute (resolves to a result: no error per rejection), and the core alone. The rate-window
+ * policy (issue 11) joins here as more `ours-*` names (a count window and a time window), built by
+ * a breaker factory beside `consecutiveBreaker` below and run through the same execute, with
+ * cockatiel's SamplingBreaker as one more library to compare with.
+ */
+export const LIBRARIES = ['bare', 'ours-execute', 'ours-try', 'ours-core', 'opossum-default', 'opossum-tuned', 'opossum-lean', 'cockatiel'] as const;
 export const PATHS = ['success', 'failure', 'open'] as const;
 export const MODES = ['sequential', 'concurrent'] as const;
 export type Library = (typeof LIBRARIES)[number];
@@ -19,7 +27,13 @@ export type CallPath = (typeof PATHS)[number];
 export type Mode = (typeof MODES)[number];
 
 export interface TimeSample {
+  /** wall-clock time per call */
   readonly nsPerCall: number;
+  /**
+   * this process's CPU time (user + system, every thread) per call: on a shared machine it leaves
+   * out the time the scheduler gave other processes, which wall-clock time counts
+   */
+  readonly cpuNsPerCall: number;
   readonly calls: number;
 }
 export interface HeapSample {
@@ -51,28 +65,32 @@ const fail = (): Promise<never> => Promise.reject(ERROR);
 const noop = (): undefined => undefined;
 
 const OK: Outcome = { ok: true };
-type Rejection = Extract<Admission, { admitted: false }>;
 
-/** The execute the shell writes around our state machine: a rejection is a value, never a throw. */
-function guard(breaker: CircuitBreaker) {
-  return async <T>(fn: () => Promise<T>): Promise<T | Rejection> => {
-    const admission = breaker.tryAcquire();
-    if (!admission.admitted) return admission;
-    try {
-      const value = await fn();
-      breaker.record(admission.ticket, OK);
-      return value;
-    } catch (error) {
-      breaker.record(admission.ticket, { ok: false, reason: error instanceof Error ? error.message : String(error) });
-      throw error;
-    }
-  };
+/** Our breaker with the consecutive-failures policy, as a path needs it (the failure path never trips). */
+function consecutiveBreaker(path: CallPath): CircuitBreaker {
+  return new CircuitBreaker({ errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 });
+}
+
+/** What one call of ours must end with on a path, checked once before measuring: a run that measured something else fails. */
+async function expectEnding(library: 'ours-execute' | 'ours-try', path: CallPath, call: () => Promise<unknown>): Promise<void> {
+  let ending: string;
+  try {
+    const result = await call();
+    ending = library === 'ours-try' ? `resolved ${(result as { kind: string }).kind}` : result === VALUE ? 'resolved the value' : 'resolved something else';
+  } catch (error) {
+    ending = error === ERROR ? 'rejected with the call\'s error' : error instanceof CircuitOpenError ? 'rejected with a CircuitOpenError' : `rejected with ${String(error)}`;
+  }
+  const expected = {
+    'ours-execute': { success: 'resolved the value', failure: 'rejected with the call\'s error', open: 'rejected with a CircuitOpenError' },
+    'ours-try': { success: 'resolved value', failure: 'resolved error', open: 'resolved rejected' },
+  }[library][path];
+  if (ending !== expected) throw new Error(`${library} ${path}: one call ${ending}, expected ${expected}`);
 }
 
 /**
  * Builds the call to measure, with the library already in the state the path needs. `ours-core` is
  * the state machine alone, synchronous (tryAcquire + record, no promise): it splits our figure
- * into the breaker's own cost and the cost of the async wrapper.
+ * into the breaker's own cost and the cost of execute around it.
  */
 async function setup(library: Library, path: CallPath): Promise<Subject> {
   const action = path === 'success' ? succeed : fail;
@@ -80,17 +98,23 @@ async function setup(library: Library, path: CallPath): Promise<Subject> {
     case 'bare':
       // the open path's reference is a bare await of a resolved promise
       return { run: path === 'failure' ? () => fail().catch(noop) : succeed, check: () => 'no breaker' };
-    case 'ours': {
-      const breaker = new CircuitBreaker({ errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 });
-      const execute = guard(breaker);
-      if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) await execute(fail).catch(noop);
-      return {
-        run: path === 'failure' ? () => execute(fail).catch(noop) : () => execute(action),
-        check: () => breaker.state,
-      };
+    case 'ours-execute': {
+      const breaker = consecutiveBreaker(path);
+      if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) await execute(breaker, fail).catch(noop);
+      const call = () => execute(breaker, action);
+      await expectEnding(library, path, call);
+      // like opossum's and cockatiel's, its failure and open paths reject: the caller catches
+      return { run: path === 'success' ? call : () => call().catch(noop), check: () => breaker.state };
+    }
+    case 'ours-try': {
+      const breaker = consecutiveBreaker(path);
+      if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) await tryExecute(breaker, fail);
+      const call = () => tryExecute(breaker, action);
+      await expectEnding(library, path, call);
+      return { run: call, check: () => breaker.state };
     }
     case 'ours-core': {
-      const breaker = new CircuitBreaker({ errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 });
+      const breaker = consecutiveBreaker(path);
       const failed: Outcome = { ok: false, reason: ERROR.message };
       const outcome = path === 'success' ? OK : failed;
       const sync = (): void => {
@@ -172,9 +196,12 @@ async function warmUp(drive: Driver): Promise<number> {
 /** Times one run sized to take ~200 ms after the warm-up. */
 async function measureTime(drive: Driver): Promise<TimeSample> {
   const calls = roundUp(Math.min(5_000_000, 200e6 / (await warmUp(drive))));
+  const cpuBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   await drive(calls);
-  return { nsPerCall: Number(process.hrtime.bigint() - started) / calls, calls };
+  const wallNs = Number(process.hrtime.bigint() - started);
+  const cpu = process.cpuUsage(cpuBefore);
+  return { nsPerCall: wallNs / calls, cpuNsPerCall: ((cpu.user + cpu.system) * 1000) / calls, calls };
 }
 
 /**
