@@ -5,6 +5,7 @@
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
+export type ProxyFallback = 'none' | 'stale';
 /** `json`: the alert object as it is; `slack`: `{"text": ...}` for Slack-style incoming webhooks. */
 export type AlertFormat = 'json' | 'slack';
 
@@ -45,6 +46,10 @@ export interface Config {
   /** TIME_WINDOW_MAX in ms (TIME_WINDOW when not set: no backoff) */
   readonly timeWindowMaxMs: number;
   readonly honorRetryAfter: boolean;
+  /** PROXY_FALLBACK: `stale` serves cached good answers while the circuit rejects or the upstream fails */
+  readonly proxyFallback: ProxyFallback;
+  /** PROXY_CACHE_MAX_BYTES: the stale-answer cache's bound (headers and bodies) */
+  readonly proxyCacheMaxBytes: number;
   /** undefined = no webhook */
   readonly alertWebhook?: AlertWebhookConfig;
 }
@@ -186,6 +191,8 @@ const authorization: Parser<string> = {
   show: (raw) => `(hidden, ${raw.length} characters)`,
 };
 
+const proxyFallback = oneOf<ProxyFallback>('none or stale', { none: 'none', stale: 'stale' });
+
 const alertFormat = oneOf<AlertFormat>('json or slack', { json: 'json', slack: 'slack' });
 
 /** Parses and validates every variable; reports all bad ones at once, one line each. */
@@ -244,6 +251,8 @@ export function parseConfig(env: Env): ConfigResult {
     // unset: TIME_WINDOW, so there is no backoff
     timeWindowMaxMs: env.TIME_WINDOW_MAX === undefined ? null : read('TIME_WINDOW_MAX', secondsToMs),
     honorRetryAfter: read('HONOR_RETRY_AFTER', boolean, 'true'),
+    proxyFallback: read('PROXY_FALLBACK', proxyFallback, 'none'),
+    proxyCacheMaxBytes: read('PROXY_CACHE_MAX_BYTES', integerAtLeast(0), '16777216'),
   };
   const alertWebhook = readAlertWebhook();
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
@@ -325,6 +334,8 @@ export function describeConfig(config: Config): Record<string, string | number |
     MINIMUM_CALLS: config.minimumCalls,
     TIME_WINDOW_MAX: config.timeWindowMaxMs / 1000,
     HONOR_RETRY_AFTER: config.honorRetryAfter,
+    PROXY_FALLBACK: config.proxyFallback,
+    PROXY_CACHE_MAX_BYTES: config.proxyCacheMaxBytes,
     ...(config.alertWebhook
       ? {
           ALERT_WEBHOOK_URL: describeWebhookUrl(config.alertWebhook.url),

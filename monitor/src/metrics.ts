@@ -15,19 +15,22 @@ export type CallSource = 'probe' | 'proxy';
  * - rejected: not admitted (open, or half_open with no free trial slot): 503 at once.
  * - busy (proxy): admitted, but every upstream connection was in use: 503 at once, the ticket
  *   given back, the upstream not touched.
+ * - fallback (proxy, PROXY_FALLBACK=stale): a cached good answer went out instead of a rejection
+ *   (still counted by state in the rejected calls) or of a 502/504 (still a failure to the breaker).
  * - aborted: admitted, then ended without an outcome: the client left; the proxy answered 408
  *   (body not received in time), 413 (chunked body over the size limit), 400 (a request Node's
  *   client would not send) or 504 (total time up before REQUEST_TIMEOUT ran out); or shutdown.
  * Requests refused before admission (not origin-form, CONNECT, Content-Length over the limit,
  * headers too slow) are not calls: not counted.
  */
-export type CallOutcome = 'success' | 'failure' | 'late' | 'rejected' | 'busy' | 'aborted';
+export type CallOutcome = 'success' | 'failure' | 'late' | 'rejected' | 'busy' | 'aborted' | 'fallback';
 
 /** What the proxy (or anything else that calls the upstream) reports its calls to. */
 export interface CallObserver {
   /** `seconds`: time to the upstream's answer (or failure), for calls that got that far. */
   callEnded(source: CallSource, outcome: CallOutcome, seconds?: number): void;
-  callRejected(source: CallSource, state: Rejection['state']): void;
+  /** `outcome`: `fallback` when the rejected call was answered from the stale-answer cache */
+  callRejected(source: CallSource, state: Rejection['state'], outcome?: 'rejected' | 'fallback'): void;
 }
 
 export type CallTotals = Record<CallSource, Record<CallOutcome, number>>;
@@ -39,7 +42,7 @@ export interface MetricsOptions {
 
 const STATES: readonly State[] = ['closed', 'open', 'half_open', 'isolated'];
 const SOURCES: readonly CallSource[] = ['probe', 'proxy'];
-const OUTCOMES: readonly CallOutcome[] = ['success', 'failure', 'late', 'rejected', 'busy', 'aborted'];
+const OUTCOMES: readonly CallOutcome[] = ['success', 'failure', 'late', 'rejected', 'busy', 'aborted', 'fallback'];
 /** The only moves the breaker makes; each series exists from the start, so rate() works on its first change. */
 const TRANSITIONS: readonly (readonly [State, State])[] = [
   ['closed', 'open'],
@@ -145,7 +148,8 @@ export class Metrics implements CallObserver {
         'late (ended after its state had ended; ignored); rejected (circuit open, or half_open with no free trial slot: 503); ' +
         'busy (proxy: every upstream connection in use: 503, upstream not touched); ' +
         'aborted (admitted, then ended without an outcome: client gone, 408 body not received in time, ' +
-        '413 chunked body over the size limit, 400 request not forwardable, 504 total time up before REQUEST_TIMEOUT, or shutdown)',
+        '413 chunked body over the size limit, 400 request not forwardable, 504 total time up before REQUEST_TIMEOUT, or shutdown); ' +
+        'fallback (proxy, PROXY_FALLBACK=stale: a cached good answer served instead of a rejection or of a 502/504)',
       labelNames: ['source', 'outcome'],
       registers,
       collect: (): void => catchUp(calls, this.callLabels, this.totals, this.totalsReported),
@@ -183,8 +187,8 @@ export class Metrics implements CallObserver {
     if (seconds !== undefined) this.latency.observe(this.sourceLabels[source], seconds);
   }
 
-  callRejected(source: CallSource, state: RejectedState): void {
-    this.totals[source].rejected += 1;
+  callRejected(source: CallSource, state: RejectedState, outcome: 'rejected' | 'fallback' = 'rejected'): void {
+    this.totals[source][outcome] += 1;
     this.rejections[source][state] += 1;
   }
 

@@ -118,8 +118,8 @@ describe('/status', () => {
       openWindowSeconds: 10,
       failureRate: null,
       calls: {
-        probe: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0 },
-        proxy: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0 },
+        probe: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0, fallback: 0 },
+        proxy: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0, fallback: 0 },
       },
       lastOutcome: null,
       lastProbe: null,

@@ -37,6 +37,8 @@ describe('defaults', () => {
       minimumCalls: 10,
       timeWindowMaxMs: 10_000,
       honorRetryAfter: true,
+      proxyFallback: 'none',
+      proxyCacheMaxBytes: 16_777_216,
     });
   });
 
@@ -413,5 +415,18 @@ describe('trip and recovery policies', () => {
         expect.stringMatching(/^TIME_WINDOW_MAX="5" is less than TIME_WINDOW=10/),
       ]);
     });
+  });
+});
+
+describe('PROXY_FALLBACK and PROXY_CACHE_MAX_BYTES', () => {
+  it('accepts stale and a byte bound', () => {
+    expect(valid({ PROXY_FALLBACK: 'Stale', PROXY_CACHE_MAX_BYTES: '1048576' })).toMatchObject({ proxyFallback: 'stale', proxyCacheMaxBytes: 1_048_576 });
+  });
+
+  it('names each bad value and what is accepted', () => {
+    expect(errors({ HTTP_CLIENT: 'nginx:80', PROXY_FALLBACK: 'cache', PROXY_CACHE_MAX_BYTES: '16MB' })).toEqual([
+      'PROXY_FALLBACK="cache" is not valid: expected none or stale',
+      'PROXY_CACHE_MAX_BYTES="16MB" is not valid: expected an integer >= 0',
+    ]);
   });
 });

@@ -121,7 +121,7 @@ it('counts call outcomes by source, rejections by state, and observes latency in
   metrics.callEnded('proxy', 'success', 0.001);
   samples = await scrape(metrics);
   expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(3);
-  expect(metrics.callTotals().proxy).toEqual({ success: 3, failure: 1, late: 0, rejected: 3, busy: 1, aborted: 1 });
+  expect(metrics.callTotals().proxy).toEqual({ success: 3, failure: 1, late: 0, rejected: 3, busy: 1, aborted: 1, fallback: 0 });
 });
 
 it('the calls help text says what each outcome covers, the proxy answers that end as aborted included', async () => {
