@@ -6,6 +6,8 @@
 #   docker-compose  the infra suite runs `docker-compose config -q` (no engine needed); package
 #                   docker-compose (1.29). The compose suite's engine comes from test/docker/lab.sh.
 #   envsubst        the infra suite renders the nginx template as the official image does; gettext-base.
+#   chromium        the e2e-local dashboard test drives Debian's headless Chromium with puppeteer-core
+#                   (no browser download); package chromium, binary /usr/bin/chromium.
 #
 # Idempotent and fast when done: a dpkg-query check first, `apt-get update` only when something is
 # missing. Installing must not leave a system nginx running (the tests start their own on loopback
@@ -17,7 +19,7 @@ log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
 
 SUDO=()
 if ((EUID != 0)); then
-  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light, docker-compose and gettext-base by hand"; exit 1; }
+  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light, docker-compose, gettext-base and chromium by hand"; exit 1; }
   SUDO=(sudo)
 fi
 
@@ -52,6 +54,7 @@ else
 fi
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v envsubst >/dev/null || missing+=(gettext-base)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
 ((${#missing[@]} > 0)) || exit 0
 if ! command -v apt-get >/dev/null; then
   if [[ ${missing[*]} == nginx-light ]] && command -v nginx >/dev/null; then log "nginx on PATH: $(nginx -v 2>&1)"; exit 0; fi

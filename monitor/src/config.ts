@@ -25,6 +25,8 @@ export interface Config {
   readonly adminPort: number;
   /** 0 = off */
   readonly proxyPort: number;
+  /** ADMIN_TOKEN: the bearer token of the control endpoints; undefined = control off */
+  readonly adminToken: string | undefined;
 }
 
 export type ConfigResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly string[] };
@@ -45,6 +47,8 @@ interface Parser<T> {
   /** what is accepted, for the error line */
   readonly accepts: string;
   parse(text: string): T | undefined;
+  /** a secret's value is never printed, only its length */
+  readonly secret?: boolean;
 }
 
 const integerAtLeast = (min: number): Parser<number> => ({
@@ -90,6 +94,16 @@ const probePath: Parser<string> = {
   parse: (text) => (text.startsWith('/') && !/[\s\u0000-\u001f\u007f#]/.test(text) ? text : undefined),
 };
 
+/** Shortest ADMIN_TOKEN accepted: a token short enough to guess is no guard. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+/** An empty value means unset (an `ADMIN_TOKEN=` line in `.env`); a token travels in a header, so printable ASCII only. */
+const adminToken: Parser<string | null> = {
+  accepts: `at least ${MIN_ADMIN_TOKEN_LENGTH} printable ASCII characters without spaces (or empty for control off)`,
+  parse: (text) => (text === '' ? null : text.length >= MIN_ADMIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(text) ? text : undefined),
+  secret: true,
+};
+
 // `_` is allowed because compose service names may contain it, and the URL form accepts it too
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?):(\d+)$/;
 
@@ -121,7 +135,8 @@ export function parseConfig(env: Env): ConfigResult {
       return undefined;
     }
     const value = parser.parse(raw.trim());
-    if (value === undefined) errors.push(`${name}=${JSON.stringify(raw)} is not valid: expected ${parser.accepts}`);
+    const shown = parser.secret ? ` (${raw.length} characters, not shown)` : `=${JSON.stringify(raw)}`;
+    if (value === undefined) errors.push(`${name}${shown} is not valid: expected ${parser.accepts}`);
     return value;
   }
 
@@ -140,6 +155,7 @@ export function parseConfig(env: Env): ConfigResult {
     logFormat: read('LOG_FORMAT', logFormat, 'text'),
     adminPort: read('ADMIN_PORT', port, '8081'),
     proxyPort: read('PROXY_PORT', port, '8080'),
+    adminToken: read('ADMIN_TOKEN', adminToken, '') ?? undefined,
   };
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
     errors.push(`ADMIN_PORT and PROXY_PORT are both ${values.adminPort}: expected two different ports (or 0 to turn one off)`);
@@ -167,5 +183,7 @@ export function describeConfig(config: Config): Record<string, string | number |
     LOG_FORMAT: config.logFormat,
     ADMIN_PORT: config.adminPort,
     PROXY_PORT: config.proxyPort,
+    // whether it is set, never the token itself
+    ADMIN_TOKEN: config.adminToken === undefined ? 'unset' : 'set',
   };
 }
