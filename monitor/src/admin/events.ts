@@ -160,12 +160,12 @@ export class EventStream {
     this.sampler = this.settings.timers.setInterval(() => this.sample(), this.settings.sampleMs);
   }
 
-  /** Stops the timers, the listeners and every client. */
+  /** Stops the timers, the listeners and every client: each stream is ended properly, so browsers just reconnect. */
   stop(): void {
     if (this.sampler !== undefined) this.settings.timers.clearInterval(this.sampler);
     this.sampler = undefined;
     for (const stop of this.unsubscribe) stop();
-    for (const res of this.clients) res.destroy();
+    for (const res of this.clients) res.end();
     this.clients.clear();
     this.stopHeartbeat();
   }

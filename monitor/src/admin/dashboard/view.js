@@ -88,9 +88,9 @@ export const outcomesOf = (bySource) => {
   return [...OUTCOME_ORDER, ...[...seen].filter((outcome) => !OUTCOME_ORDER.includes(outcome))];
 };
 
-/** Calls since start: a row per outcome, a column per source. */
+/** Calls since start: a row per outcome that has any, a column per source. */
 export function renderCalls(calls) {
-  const outcomes = outcomesOf(calls);
+  const outcomes = outcomesOf(calls).filter((outcome) => Object.values(calls).some((byOutcome) => (byOutcome?.[outcome] ?? 0) > 0));
   const sources = Object.keys(calls);
   const signature = JSON.stringify([outcomes, calls]);
   const table = byId('calls');
@@ -100,7 +100,9 @@ export function renderCalls(calls) {
   const rows = outcomes.map((outcome) =>
     el('tr', {}, el('th', { scope: 'row' }, outcome), ...sources.map((source) => el('td', {}, count(calls[source]?.[outcome] ?? 0)))),
   );
-  table.replaceChildren(el('caption', {}, 'Calls since the monitor started'), el('thead', {}, head), el('tbody', {}, ...rows));
+  const none = outcomesOf(calls).filter((outcome) => !outcomes.includes(outcome));
+  const caption = `Calls since the monitor started${none.length > 0 ? ` (none ${none.join(', ')})` : ''}`;
+  table.replaceChildren(el('caption', {}, caption), el('thead', {}, head), el('tbody', {}, ...rows));
 }
 
 /** What the card, counters and table do not show: the last outcome, and any field a newer monitor adds. */
