@@ -31,7 +31,7 @@ afterEach(async () => {
 const text = (page: Page, selector: string): Promise<string> => page.$eval(selector, (element) => element.textContent ?? '');
 const stateOf = (page: Page): Promise<string | undefined> => page.$eval('#state-card', (element) => (element as unknown as { dataset: Record<string, string> }).dataset.state);
 
-/** Records every state and connection the page shows, in order, from now on. */
+/** Records every state and connection the page shows, in order, with the time, from now on. */
 async function recordChanges(page: Page): Promise<void> {
   await page.evaluate(`(() => {
     window.seen = [];
@@ -39,14 +39,15 @@ async function recordChanges(page: Page): Promise<void> {
     const connection = document.getElementById('connection');
     const note = () => {
       const entry = card.dataset.state + '/' + connection.dataset.connection;
-      if (window.seen[window.seen.length - 1] !== entry) window.seen.push(entry);
+      if (window.seen[window.seen.length - 1]?.entry !== entry) window.seen.push({ entry, at: Date.now() });
     };
     note();
     new MutationObserver(note).observe(card, { attributes: true });
     new MutationObserver(note).observe(connection, { attributes: true });
   })()`);
 }
-const seen = (page: Page): Promise<string[]> => page.evaluate('window.seen') as Promise<string[]>;
+const seenWithTimes = (page: Page): Promise<{ entry: string; at: number }[]> => page.evaluate('window.seen') as Promise<{ entry: string; at: number }[]>;
+const seen = async (page: Page): Promise<string[]> => (await seenWithTimes(page)).map((change) => change.entry);
 
 async function axeViolations(page: Page): Promise<string[]> {
   // injected through the DevTools protocol: the page's own policy allows no inline script
@@ -98,6 +99,8 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
     const openLine = await current.monitor.waitForLine(/ warn Circuit changed from closed to open /, 10_000, beforeStop);
     await page.waitForFunction(`document.getElementById('state-card').dataset.state === 'open'`, { polling: 'mutation', timeout: 2_000 });
     expect(Date.now() - lineTime(openLine)).toBeLessThan(1_000);
+    const shownAt = (await seenWithTimes(page)).find((change) => change.entry.startsWith('open/'))!.at;
+    process.stdout.write(`dashboard e2e: the page showed open ${shownAt - lineTime(openLine)} ms after the monitor's transition line\n`);
     expect(await text(page, '#state')).toBe('open');
     const countdown = async (): Promise<number> => Number(/trial in ([\d.]+) s/.exec(await text(page, '#countdown'))?.[1]);
     const first = await countdown();
