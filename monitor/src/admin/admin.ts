@@ -40,8 +40,6 @@ export interface AdminOptions {
   readonly healthMarginMs?: number;
   /** the event stream's limits and timers (events.ts has the defaults) */
   readonly events?: Partial<EventsSettings>;
-  /** where the dashboard's files are; next to the code by default */
-  readonly dashboardDir?: string;
 }
 
 /** The admin server, and its event stream (tests read its stats). */
@@ -111,7 +109,7 @@ class AdminApi {
       ...(options.events ? { settings: options.events } : {}),
     });
     this.control = new Control({ breaker: options.breaker, logger: options.logger, token: options.config.adminToken });
-    this.dashboard = new Dashboard(options.dashboardDir);
+    this.dashboard = new Dashboard();
     // the longest quiet stretch of a live loop: a probe runs up to REQUEST_TIMEOUT, then the next
     // tick comes at most PROBE_INTERVAL after the last one began
     this.staleAfterMs = options.config.probeIntervalMs + options.config.requestTimeoutMs + (options.healthMarginMs ?? 1_000);

@@ -48,8 +48,9 @@ export const DASHBOARD_DIR = path.join(__dirname, 'dashboard');
 export class Dashboard {
   private readonly assets = new Map<string, Asset>();
 
-  /** Reads every servable file of `dir` (a missing folder is an error: the build did not copy it). */
-  constructor(dir: string = DASHBOARD_DIR) {
+  /** Reads every servable file of the folder (a missing folder is an error: the build did not copy it). */
+  constructor() {
+    const dir = DASHBOARD_DIR;
     for (const name of readdirSync(dir)) {
       const type = TYPES[path.extname(name)];
       if (type === undefined) continue;

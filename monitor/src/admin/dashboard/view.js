@@ -35,7 +35,8 @@ export function renderState(model, now) {
   setText('state-meaning', model.connection === 'live' ? stateMeaning(status.state) : 'last known state: the monitor is not answering');
   const since = Date.parse(status.since) + model.offsetMs;
   setText('since', `since ${timeOfDay(since)}, for ${duration(now - since)}`);
-  byId('since').setAttribute('datetime', new Date(since).toISOString());
+  const datetime = new Date(since).toISOString();
+  if (byId('since').getAttribute('datetime') !== datetime) byId('since').setAttribute('datetime', datetime);
   setText('upstream', String(status.config?.HTTP_CLIENT ?? ''));
 
   const countdown = byId('countdown-block');
