@@ -5,7 +5,7 @@
  *
  *   stop            stop nginx (SIGQUIT, as `docker compose stop nginx` does)
  *   start           start nginx again
- *   fault <mode>    flip the upstream's fault switch through nginx (normal, error, client-error, hang, reset)
+ *   fault <mode>    flip the upstream's fault switch through nginx (normal, error, client-error, hang, reset, slow, flaky; with a query: fault slow?ms=1800)
  *   status          the monitor's /status
  *   quit            stop everything (Ctrl-C does too)
  */
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   });
   const say = (line: string) => process.stdout.write(`demo     | ${line}\n`);
   say(`nginx ${stack.nginx.url}  proxy ${stack.proxyUrl}  admin ${stack.adminUrl}/status`);
-  say('commands: stop | start | fault <normal|error|client-error|hang|reset> | status | quit');
+  say('commands: stop | start | fault <normal|error|client-error|hang|reset|slow|flaky>[?query] | status | quit');
 
   let quitting = false;
   const quit = async () => {

@@ -6,20 +6,24 @@
 #   docker-compose  the infra suite runs `docker-compose config -q` (no engine needed); package
 #                   docker-compose (1.29). The compose suite's engine comes from test/docker/lab.sh.
 #   envsubst        the infra suite renders the nginx template as the official image does; gettext-base.
+#   promtool        the infra suite checks and unit-tests prometheus/alerts.yml (`promtool check rules`,
+#                   `promtool test rules`); Debian package prometheus (2.42 on bookworm), which also
+#                   installs the server: it is not started (see below), only promtool is used.
 #   chromium        the e2e-local dashboard test drives Debian's headless Chromium with puppeteer-core
 #                   (no browser download); package chromium, binary /usr/bin/chromium.
 #
 # Idempotent and fast when done: a dpkg-query check first, `apt-get update` only when something is
-# missing. Installing must not leave a system nginx running (the tests start their own on loopback
-# ports, and port 80 must stay free): services are kept from starting with a policy-rc.d while apt
-# runs, and an nginx master the install started anyway is stopped. No systemd is assumed.
+# missing. Installing must not leave a system nginx or prometheus running (the tests start their own
+# on loopback ports, and ports 80 and 9090 must stay free): services are kept from starting with a
+# policy-rc.d while apt runs, and an nginx master the install started anyway is stopped. No systemd
+# is assumed.
 set -euo pipefail
 
 log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
 
 SUDO=()
 if ((EUID != 0)); then
-  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light, docker-compose, gettext-base and chromium by hand"; exit 1; }
+  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light, docker-compose, gettext-base, prometheus and chromium by hand"; exit 1; }
   SUDO=(sudo)
 fi
 
@@ -54,6 +58,7 @@ else
 fi
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v envsubst >/dev/null || missing+=(gettext-base)
+command -v promtool >/dev/null || missing+=(prometheus)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 ((${#missing[@]} > 0)) || exit 0
 if ! command -v apt-get >/dev/null; then
@@ -95,4 +100,11 @@ for pid in $(nginx_masters); do
   done
 done
 
+# Debian's prometheus package enables its server as a service (policy-rc.d above kept it from
+# starting): the tests need only promtool, and port 9090 stays free for compose's observability profile.
+if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+  "${SUDO[@]}" systemctl disable --now prometheus || true
+fi
+
 /usr/sbin/nginx -v
+promtool --version 2>&1 | head -1

@@ -20,6 +20,12 @@ export interface CallOptions<T> {
   readonly isFailure?: (error: unknown) => boolean;
   /** a reason when a value counts as a failure (an HTTP 503 answer, say); the value still reaches the caller */
   readonly resultFailure?: (value: T) => string | undefined;
+  /**
+   * ms a counted failure asks the circuit to stay open (an upstream's Retry-After): given the error,
+   * or the value `resultFailure` flagged. Used when that failure opens the circuit (see the
+   * breaker's honorRetryAfter). Slow calls need nothing here: the breaker times every call it admits.
+   */
+  readonly retryAfterMs?: (failure: unknown) => number | undefined;
   /** answers instead of the error, for a rejection (a CircuitOpenError) or a counted failure */
   readonly fallback?: (error: unknown) => T | PromiseLike<T>;
 }
@@ -147,16 +153,21 @@ const SUCCESS: Outcome = { ok: true };
 
 function countValue<T>(breaker: CircuitBreaker, ticket: Ticket, value: T, options: CallOptions<T>): void {
   const reason = options.resultFailure?.(value);
-  breaker.record(ticket, reason === undefined ? SUCCESS : { ok: false, reason });
+  breaker.record(ticket, reason === undefined ? SUCCESS : failure(reason, value, options));
+}
+
+function failure(reason: string, cause: unknown, options: Pick<CallOptions<unknown>, 'retryAfterMs'>): Outcome {
+  const retryAfterMs = options.retryAfterMs?.(cause);
+  return retryAfterMs === undefined ? { ok: false, reason } : { ok: false, reason, retryAfterMs };
 }
 
 /** Records a failure, or gives the ticket back when `isFailure` lets the error through; true when counted. */
-function countError(breaker: CircuitBreaker, ticket: Ticket, error: unknown, options: Pick<CallOptions<unknown>, 'isFailure'>): boolean {
+function countError(breaker: CircuitBreaker, ticket: Ticket, error: unknown, options: Pick<CallOptions<unknown>, 'isFailure' | 'retryAfterMs'>): boolean {
   if (options.isFailure && !options.isFailure(error)) {
     breaker.release(ticket);
     return false;
   }
-  breaker.record(ticket, { ok: false, reason: reasonOf(error) });
+  breaker.record(ticket, failure(reasonOf(error), error, options));
   return true;
 }
 

@@ -21,6 +21,8 @@ export {
   type TransitionListener,
 } from './breaker';
 export { monotonicClock, type Clock } from './clock';
+export { MAX_RETRY_AFTER_MS } from './policies/retry-after';
+export type { SlidingWindowOptions, WindowCounts } from './policies/sliding-window';
 export { guarded, type BreakerSource } from './decorator';
 export { CircuitOpenError } from './errors/circuit-open-error';
 export { TimeoutError } from './errors/timeout-error';

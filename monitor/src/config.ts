@@ -25,9 +25,21 @@ export interface Config {
   readonly adminPort: number;
   /** 0 = off */
   readonly proxyPort: number;
+  /** SLOW_CALL_THRESHOLD in ms; undefined = off */
+  readonly slowCallThresholdMs: number | undefined;
+  /** FAILURE_RATE_THRESHOLD in percent; undefined = off */
+  readonly failureRateThreshold: number | undefined;
+  /** SLIDING_WINDOW: a count of calls, or a time in ms */
+  readonly slidingWindow: SlidingWindow;
+  readonly minimumCalls: number;
+  /** TIME_WINDOW_MAX in ms (TIME_WINDOW when not set: no backoff) */
+  readonly timeWindowMaxMs: number;
+  readonly honorRetryAfter: boolean;
   /** ADMIN_TOKEN: the bearer token of the control endpoints; undefined = control off */
   readonly adminToken: string | undefined;
 }
+
+export type SlidingWindow = { readonly calls: number } | { readonly timeMs: number };
 
 export type ConfigResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly string[] };
 
@@ -123,6 +135,36 @@ const upstream: Parser<string> = {
   },
 };
 
+/** Parsers of the policy variables: `off` (or empty) is a value of its own, `null`. */
+const orOff = <T>(parser: Parser<T>): Parser<T | null> => ({
+  accepts: `${parser.accepts}, or off`,
+  parse: (text) => (text === '' || text.toLowerCase() === 'off' ? null : parser.parse(text)),
+});
+
+const percent: Parser<number> = {
+  accepts: 'a percent from 1 to 100 (decimals allowed)',
+  parse: (text) => (/^\d+(\.\d+)?$/.test(text) && Number(text) >= 1 && Number(text) <= 100 ? Number(text) : undefined),
+};
+
+/** A ring of one byte per call: a bound keeps a typo from costing memory. */
+const MAX_WINDOW_CALLS = 100_000;
+
+const slidingWindow: Parser<SlidingWindow> = {
+  accepts: `a number of calls 1-${MAX_WINDOW_CALLS} (e.g. 20), or seconds followed by s (e.g. 60s, 0.5s)`,
+  parse: (text) => {
+    if (/^\d+$/.test(text)) {
+      const calls = Number(text);
+      return calls >= 1 && calls <= MAX_WINDOW_CALLS ? { calls } : undefined;
+    }
+    const seconds = /^(.*)s$/i.exec(text)?.[1];
+    const timeMs = seconds === undefined ? undefined : secondsToMs.parse(seconds);
+    return timeMs === undefined ? undefined : { timeMs };
+  },
+};
+
+/** SLIDING_WINDOW as it was written: `20` or `60s`. */
+const describeWindow = (window: SlidingWindow): string | number => ('calls' in window ? window.calls : `${window.timeMs / 1000}s`);
+
 /** Parses and validates every variable; reports all bad ones at once, one line each. */
 export function parseConfig(env: Env): ConfigResult {
   const errors: string[] = [];
@@ -155,16 +197,63 @@ export function parseConfig(env: Env): ConfigResult {
     logFormat: read('LOG_FORMAT', logFormat, 'text'),
     adminPort: read('ADMIN_PORT', port, '8081'),
     proxyPort: read('PROXY_PORT', port, '8080'),
+    slowCallThresholdMs: read('SLOW_CALL_THRESHOLD', orOff(secondsToMs), 'off'),
+    failureRateThreshold: read('FAILURE_RATE_THRESHOLD', orOff(percent), 'off'),
+    slidingWindow: read('SLIDING_WINDOW', slidingWindow, '20'),
+    minimumCalls: read('MINIMUM_CALLS', integerAtLeast(1), '10'),
+    // unset: TIME_WINDOW, so there is no backoff
+    timeWindowMaxMs: env.TIME_WINDOW_MAX === undefined ? null : read('TIME_WINDOW_MAX', secondsToMs),
+    honorRetryAfter: read('HONOR_RETRY_AFTER', boolean, 'true'),
     adminToken: read('ADMIN_TOKEN', adminToken, '') ?? undefined,
   };
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
     errors.push(`ADMIN_PORT and PROXY_PORT are both ${values.adminPort}: expected two different ports (or 0 to turn one off)`);
   }
+  errors.push(...policyConflicts(env, values));
   if (errors.length > 0) return { ok: false, errors };
 
   // no error line means every read returned a value
-  const config = { ...values, probeUrl: `${values.upstream}${values.probePath}` } as Config;
+  const config = {
+    ...values,
+    probeUrl: `${values.upstream}${values.probePath}`,
+    slowCallThresholdMs: values.slowCallThresholdMs ?? undefined,
+    failureRateThreshold: values.failureRateThreshold ?? undefined,
+    timeWindowMaxMs: values.timeWindowMaxMs ?? values.timeWindowMs,
+  } as Config;
   return { ok: true, config: Object.freeze(config) };
+}
+
+/** Policy variables that are valid alone but not together (checked only when both are valid). */
+function policyConflicts(
+  env: Env,
+  values: {
+    timeWindowMs?: number;
+    requestTimeoutMs?: number;
+    slowCallThresholdMs?: number | null;
+    failureRateThreshold?: number | null;
+    slidingWindow?: SlidingWindow;
+    minimumCalls?: number;
+    timeWindowMaxMs?: number | null;
+  },
+): string[] {
+  const conflicts: string[] = [];
+  const { timeWindowMs, timeWindowMaxMs, requestTimeoutMs, slowCallThresholdMs, slidingWindow: window, minimumCalls } = values;
+  if (timeWindowMs !== undefined && typeof timeWindowMaxMs === 'number' && timeWindowMaxMs < timeWindowMs) {
+    conflicts.push(
+      `TIME_WINDOW_MAX=${JSON.stringify(env.TIME_WINDOW_MAX)} is less than TIME_WINDOW=${timeWindowMs / 1000}: expected a number of seconds >= TIME_WINDOW (the longest open window cannot be shorter than the first)`,
+    );
+  }
+  if (requestTimeoutMs !== undefined && typeof slowCallThresholdMs === 'number' && slowCallThresholdMs >= requestTimeoutMs) {
+    conflicts.push(
+      `SLOW_CALL_THRESHOLD=${JSON.stringify(env.SLOW_CALL_THRESHOLD)} is not below REQUEST_TIMEOUT=${requestTimeoutMs / 1000}: expected fewer seconds than REQUEST_TIMEOUT (a call that slow times out first)`,
+    );
+  }
+  if (typeof values.failureRateThreshold === 'number' && window !== undefined && 'calls' in window && minimumCalls !== undefined && minimumCalls > window.calls) {
+    conflicts.push(
+      `MINIMUM_CALLS=${minimumCalls} is more than SLIDING_WINDOW=${window.calls} calls: expected at most SLIDING_WINDOW (the window could never hold enough calls for the rate to trip)`,
+    );
+  }
+  return conflicts;
 }
 
 /** The effective configuration as the SPEC's variables, for the start line and /status. */
@@ -183,6 +272,12 @@ export function describeConfig(config: Config): Record<string, string | number |
     LOG_FORMAT: config.logFormat,
     ADMIN_PORT: config.adminPort,
     PROXY_PORT: config.proxyPort,
+    SLOW_CALL_THRESHOLD: config.slowCallThresholdMs === undefined ? 'off' : config.slowCallThresholdMs / 1000,
+    FAILURE_RATE_THRESHOLD: config.failureRateThreshold ?? 'off',
+    SLIDING_WINDOW: describeWindow(config.slidingWindow),
+    MINIMUM_CALLS: config.minimumCalls,
+    TIME_WINDOW_MAX: config.timeWindowMaxMs / 1000,
+    HONOR_RETRY_AFTER: config.honorRetryAfter,
     // whether it is set, never the token itself
     ADMIN_TOKEN: config.adminToken === undefined ? 'unset' : 'set',
   };

@@ -13,6 +13,7 @@ import { ProbeLoop } from './probe/loop';
 import { createMetrics } from './metrics';
 import { createProbe } from './probe/probe';
 import { createProxy } from './proxy/proxy';
+import { policyOptions } from './policy-options';
 import type { ServerHandle } from './server-handle';
 import { logTransition } from './transition-log';
 
@@ -42,6 +43,7 @@ function main(): void {
     openWindowMs: config.timeWindowMs,
     halfOpenMaxCalls: config.halfOpenMaxCalls,
     clock,
+    ...policyOptions(config),
   });
   breaker.onTransition((transition) => logTransition(logger, transition));
   const metrics = createMetrics(breaker, { defaultMetrics: true });

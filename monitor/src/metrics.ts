@@ -4,6 +4,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CircuitBreaker, Rejection, State, Transition } from '@circuit-breaker-demo/breaker';
+import { registerPolicyGauges } from './policy-metrics';
 
 export type CallSource = 'probe' | 'proxy';
 
@@ -163,6 +164,7 @@ export class Metrics implements CallObserver {
       buckets: [...LATENCY_BUCKETS],
       registers,
     });
+    registerPolicyGauges(this.registry, breaker);
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
 
     // every series exists from the start, at 0, so rate() and alerts work on the first change

@@ -115,6 +115,8 @@ describe('/status', () => {
       secondsInState: 0,
       trialInSeconds: null,
       counters: { consecutiveFailures: 0, consecutiveSuccesses: 0, trialsInFlight: 0 },
+      openWindowSeconds: 10,
+      failureRate: null,
       calls: {
         probe: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0 },
         proxy: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0 },

@@ -31,6 +31,12 @@ describe('defaults', () => {
       logFormat: 'text',
       adminPort: 8081,
       proxyPort: 8080,
+      slowCallThresholdMs: undefined,
+      failureRateThreshold: undefined,
+      slidingWindow: { calls: 20 },
+      minimumCalls: 10,
+      timeWindowMaxMs: 10_000,
+      honorRetryAfter: true,
       adminToken: undefined,
     });
   });
@@ -287,5 +293,155 @@ describe('several problems', () => {
 
   it('allows both servers off', () => {
     expect(valid({ ADMIN_PORT: '0', PROXY_PORT: '0' })).toMatchObject({ adminPort: 0, proxyPort: 0 });
+  });
+});
+
+describe('trip and recovery policies', () => {
+  it('describes them with the variable names', () => {
+    expect(describeConfig(valid({}))).toMatchObject({
+      SLOW_CALL_THRESHOLD: 'off',
+      FAILURE_RATE_THRESHOLD: 'off',
+      SLIDING_WINDOW: 20,
+      MINIMUM_CALLS: 10,
+      TIME_WINDOW_MAX: 10,
+      HONOR_RETRY_AFTER: true,
+    });
+    expect(
+      describeConfig(valid({ SLOW_CALL_THRESHOLD: '1.5', FAILURE_RATE_THRESHOLD: '50', SLIDING_WINDOW: '60s', TIME_WINDOW_MAX: '80', HONOR_RETRY_AFTER: 'no' })),
+    ).toMatchObject({ SLOW_CALL_THRESHOLD: 1.5, FAILURE_RATE_THRESHOLD: 50, SLIDING_WINDOW: '60s', TIME_WINDOW_MAX: 80, HONOR_RETRY_AFTER: false });
+  });
+
+  describe('SLOW_CALL_THRESHOLD', () => {
+    it.each([
+      ['off', undefined],
+      ['OFF', undefined],
+      ['', undefined],
+      ['1', 1_000],
+      ['0.25', 250],
+    ])('accepts %p', (value, expected) => {
+      expect(valid({ SLOW_CALL_THRESHOLD: value }).slowCallThresholdMs).toBe(expected);
+    });
+
+    it.each(['0', '-1', 'fast', '1s'])('rejects %p', (value) => {
+      expect(errors({ ...base, SLOW_CALL_THRESHOLD: value })).toEqual([
+        `SLOW_CALL_THRESHOLD=${JSON.stringify(value)} is not valid: expected a number of seconds >= 0.001 and <= 86400 (decimals allowed, e.g. 0.5), or off`,
+      ]);
+    });
+  });
+
+  describe('FAILURE_RATE_THRESHOLD', () => {
+    it.each([
+      ['off', undefined],
+      ['1', 1],
+      ['50', 50],
+      ['62.5', 62.5],
+      ['100', 100],
+    ])('accepts %p', (value, expected) => {
+      expect(valid({ FAILURE_RATE_THRESHOLD: value }).failureRateThreshold).toBe(expected);
+    });
+
+    it.each(['0', '101', '50%', '-5', 'half'])('rejects %p', (value) => {
+      expect(errors({ ...base, FAILURE_RATE_THRESHOLD: value })).toEqual([
+        `FAILURE_RATE_THRESHOLD=${JSON.stringify(value)} is not valid: expected a percent from 1 to 100 (decimals allowed), or off`,
+      ]);
+    });
+  });
+
+  describe('SLIDING_WINDOW', () => {
+    it.each([
+      ['20', { calls: 20 }],
+      ['1', { calls: 1 }],
+      ['100000', { calls: 100_000 }],
+      ['60s', { timeMs: 60_000 }],
+      ['0.5S', { timeMs: 500 }],
+    ])('accepts %p', (value, expected) => {
+      expect(valid({ SLIDING_WINDOW: value }).slidingWindow).toEqual(expected);
+    });
+
+    it.each(['0', '100001', '-1s', '0s', '1m', 's', '2.5'])('rejects %p', (value) => {
+      expect(errors({ ...base, SLIDING_WINDOW: value })).toEqual([
+        `SLIDING_WINDOW=${JSON.stringify(value)} is not valid: expected a number of calls 1-100000 (e.g. 20), or seconds followed by s (e.g. 60s, 0.5s)`,
+      ]);
+    });
+  });
+
+  describe('MINIMUM_CALLS', () => {
+    it('accepts an integer >= 1', () => {
+      expect(valid({ MINIMUM_CALLS: '1' }).minimumCalls).toBe(1);
+    });
+
+    it.each(['0', '2.5', 'ten'])('rejects %p', (value) => {
+      expect(errors({ ...base, MINIMUM_CALLS: value })).toEqual([`MINIMUM_CALLS=${JSON.stringify(value)} is not valid: expected an integer >= 1`]);
+    });
+  });
+
+  describe('TIME_WINDOW_MAX', () => {
+    it('is TIME_WINDOW when not set: no backoff', () => {
+      expect(valid({ TIME_WINDOW: '3' }).timeWindowMaxMs).toBe(3_000);
+    });
+
+    it('accepts seconds at or above TIME_WINDOW', () => {
+      expect(valid({ TIME_WINDOW: '3', TIME_WINDOW_MAX: '3' }).timeWindowMaxMs).toBe(3_000);
+      expect(valid({ TIME_WINDOW: '3', TIME_WINDOW_MAX: '60.5' }).timeWindowMaxMs).toBe(60_500);
+    });
+
+    it.each(['0', 'long', ''])('rejects %p', (value) => {
+      expect(errors({ ...base, TIME_WINDOW_MAX: value })).toEqual([
+        `TIME_WINDOW_MAX=${JSON.stringify(value)} is not valid: expected a number of seconds >= 0.001 and <= 86400 (decimals allowed, e.g. 0.5)`,
+      ]);
+    });
+  });
+
+  describe('HONOR_RETRY_AFTER', () => {
+    it.each([
+      ['false', false],
+      ['YES', true],
+    ])('accepts %p', (value, expected) => {
+      expect(valid({ HONOR_RETRY_AFTER: value }).honorRetryAfter).toBe(expected);
+    });
+
+    it('rejects anything else', () => {
+      expect(errors({ ...base, HONOR_RETRY_AFTER: 'sometimes' })).toEqual([
+        'HONOR_RETRY_AFTER="sometimes" is not valid: expected true, false, 1, 0, yes or no (any case)',
+      ]);
+    });
+  });
+
+  describe('variables that do not fit together', () => {
+    it('TIME_WINDOW_MAX below TIME_WINDOW names both', () => {
+      expect(errors({ ...base, TIME_WINDOW: '10', TIME_WINDOW_MAX: '5' })).toEqual([
+        'TIME_WINDOW_MAX="5" is less than TIME_WINDOW=10: expected a number of seconds >= TIME_WINDOW (the longest open window cannot be shorter than the first)',
+      ]);
+    });
+
+    it('TIME_WINDOW_MAX below the default TIME_WINDOW of 10 s', () => {
+      expect(errors({ ...base, TIME_WINDOW_MAX: '2' })).toEqual([expect.stringMatching(/^TIME_WINDOW_MAX="2" is less than TIME_WINDOW=10:/)]);
+    });
+
+    it('SLOW_CALL_THRESHOLD at or over REQUEST_TIMEOUT names both', () => {
+      expect(errors({ ...base, SLOW_CALL_THRESHOLD: '2', REQUEST_TIMEOUT: '2' })).toEqual([
+        'SLOW_CALL_THRESHOLD="2" is not below REQUEST_TIMEOUT=2: expected fewer seconds than REQUEST_TIMEOUT (a call that slow times out first)',
+      ]);
+    });
+
+    it('MINIMUM_CALLS over a SLIDING_WINDOW of calls, with the rate on, names both', () => {
+      expect(errors({ ...base, FAILURE_RATE_THRESHOLD: '50', SLIDING_WINDOW: '20', MINIMUM_CALLS: '30' })).toEqual([
+        'MINIMUM_CALLS=30 is more than SLIDING_WINDOW=20 calls: expected at most SLIDING_WINDOW (the window could never hold enough calls for the rate to trip)',
+      ]);
+      // a time window can hold any number of calls; with the rate off neither is used
+      expect(valid({ FAILURE_RATE_THRESHOLD: '50', SLIDING_WINDOW: '10s', MINIMUM_CALLS: '30' }).minimumCalls).toBe(30);
+      expect(valid({ SLIDING_WINDOW: '20', MINIMUM_CALLS: '30' }).minimumCalls).toBe(30);
+    });
+
+    it('a cross-variable check waits for both values to be valid, and comes with the other errors', () => {
+      expect(errors({ ...base, TIME_WINDOW: 'x', TIME_WINDOW_MAX: '5', ERROR_THRESHOLD: '0' })).toEqual([
+        expect.stringMatching(/^ERROR_THRESHOLD="0"/),
+        expect.stringMatching(/^TIME_WINDOW="x"/),
+      ]);
+      expect(errors({ ...base, ERROR_THRESHOLD: '0', TIME_WINDOW_MAX: '5' })).toEqual([
+        expect.stringMatching(/^ERROR_THRESHOLD="0"/),
+        expect.stringMatching(/^TIME_WINDOW_MAX="5" is less than TIME_WINDOW=10/),
+      ]);
+    });
   });
 });

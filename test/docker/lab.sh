@@ -20,7 +20,7 @@
 #   LAB_SOCKET   the daemon's socket (default /var/run/docker.sock)
 #   LAB_MIRROR, LAB_SECURITY_MIRROR   Debian mirrors for debootstrap (default: read at run time
 #                from the machine's apt sources; no host name is written in this repository)
-#   FORCE=1      rebuild localbase, node and nginx stand-ins even when present
+#   FORCE=1      rebuild localbase, node, nginx and prometheus stand-ins even when present
 set -euo pipefail
 
 # ------------------------------------------------------------------------------------ settings
@@ -44,7 +44,8 @@ BASE_TAG=localbase:bookworm
 NODE_MAJOR=24
 NODE_TAG=node:$NODE_MAJOR-bookworm-slim
 NPM_SPEC=npm@11                # the npm major that Node 24 bundles
-NGINX_TAG=nginx:1.28
+NGINX_TAG=nginx:1.30
+PROMETHEUS_TAG=prom/prometheus:v3.14.0   # compose's `observability` profile
 STANDIN_LABEL=cbdemo.lab.standin   # label on stand-ins: hash of their recipe (a real image has none)
 
 # dockerd flags: leave the host firewall alone and keep container traffic on the machine.
@@ -337,6 +338,20 @@ fetch_nginx_debs() {
   echo "$stamp" >"$d/.complete"
 }
 
+# The prometheus stand-in takes two binaries and the default config out of Debian's prometheus .deb
+# (downloaded against this rootfs, without its dependencies: the binaries need only libc).
+fetch_prometheus_deb() {
+  local d=$CACHE/prometheus-deb stamp
+  stamp=$(<"$ROOTFS/.lab-complete")
+  if [[ -f $d/.complete && $(<"$d/.complete") == "$stamp" ]]; then log "prometheus .deb cached"; return; fi
+  rm -rf "$d"; mkdir -p "$d"
+  chroot_sh 'apt-get -q update && cd /var/cache/apt/archives && apt-get download -q prometheus' \
+    >"$LAB/prometheus-deb.log" 2>&1 || { tail -20 "$LAB/prometheus-deb.log" >&2; die "prometheus .deb download failed"; }
+  mv "$ROOTFS"/var/cache/apt/archives/prometheus_*.deb "$d/"
+  slim_rootfs
+  echo "$stamp" >"$d/.complete"
+}
+
 # ------------------------------------------------------------------------------------ images
 have_image() { docker_cli image inspect "$1" >/dev/null 2>&1; }
 image_label() { docker_cli image inspect -f "{{ index .Config.Labels \"$STANDIN_LABEL\" }}" "$1" 2>/dev/null || true; }
@@ -439,13 +454,14 @@ write_nginx_context() {
   local ctx=$1
   mkdir -p "$ctx/entrypoint.d"
   # Debian's nginx laid out like the official image: nginx.conf includes conf.d/*.conf only (a
-  # rendered or mounted conf.d/default.conf is THE server), user nginx, logs to stdout/stderr.
+  # rendered or mounted conf.d/default.conf is THE server), user nginx, logs to stdout/stderr, pid
+  # in /run/nginx.pid (the official packages moved it there from /var/run in 1.28).
   cat >"$ctx/nginx.conf" <<'EOF'
 user  nginx;
 worker_processes  auto;
 
 error_log  /var/log/nginx/error.log notice;
-pid        /var/run/nginx.pid;
+pid        /run/nginx.pid;
 
 events {
     worker_connections  1024;
@@ -617,6 +633,46 @@ img_nginx() {
   log "built $NGINX_TAG (really Debian nginx $(dpkg-deb -f "$CACHE"/nginx-debs/nginx_*.deb Version))"
 }
 
+write_prometheus_context() {
+  local ctx=$1
+  mkdir -p "$ctx"
+  cat >"$ctx/Dockerfile" <<EOF
+# Stand-in for the official $PROMETHEUS_TAG (built by test/docker/lab.sh; no registry here): Debian's
+# prometheus and promtool binaries with the official image's layout: /bin/prometheus as the
+# entrypoint, the config in /etc/prometheus, the data in /prometheus, user nobody, port 9090.
+FROM $BASE_TAG
+COPY prometheus promtool /usr/bin/
+COPY prometheus.yml /etc/prometheus/prometheus.yml
+RUN mkdir -p /prometheus \\
+ && chown -R 65534:65534 /etc/prometheus /prometheus && chmod g+w /prometheus \\
+ && /bin/prometheus --version
+WORKDIR /prometheus
+USER nobody
+EXPOSE 9090
+VOLUME ["/prometheus"]
+ENTRYPOINT ["/bin/prometheus"]
+CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+EOF
+}
+
+img_prometheus() {
+  local ctx=$BUILD/prometheus hash old deb
+  rm -rf "$ctx"; write_prometheus_context "$ctx"
+  if [[ -f $ROOTFS/.lab-complete ]]; then fetch_prometheus_deb
+  elif [[ ! -f $CACHE/prometheus-deb/.complete ]]; then step "rootfs" build_rootfs; fetch_prometheus_deb; fi
+  deb=$(find "$CACHE/prometheus-deb" -name 'prometheus_*.deb' | head -1)
+  hash=$(basename "$deb" | recipe_hash "$ctx/Dockerfile" -)
+  if image_is_current "$PROMETHEUS_TAG" "$hash"; then log "$PROMETHEUS_TAG present"; return; fi
+  dpkg-deb -x "$deb" "$ctx/deb"
+  cp "$ctx/deb/usr/bin/prometheus" "$ctx/deb/usr/bin/promtool" "$ctx/deb/etc/prometheus/prometheus.yml" "$ctx/"
+  rm -rf "$ctx/deb"
+  old=$(image_id "$PROMETHEUS_TAG")
+  docker_cli build -q --label "$STANDIN_LABEL=$hash" -t "$PROMETHEUS_TAG" "$ctx" >/dev/null
+  drop_replaced "$old"
+  rm -f "$ctx/prometheus" "$ctx/promtool"
+  log "built $PROMETHEUS_TAG (really Debian prometheus $(dpkg-deb -f "$deb" Version))"
+}
+
 # ------------------------------------------------------------------------------------ commands
 setup_failed() {  # EXIT trap of setup: stop what this run started; caches stay
   (($1 == 0)) && return
@@ -656,24 +712,26 @@ cmd_setup() {
     step "image $BASE_TAG" img_localbase
     step "image $NODE_TAG" img_node
     step "image $NGINX_TAG" img_nginx
+    step "image $PROMETHEUS_TAG" img_prometheus
   else
     if ! command -v docker-compose >/dev/null && ! docker_cli compose version >/dev/null 2>&1; then
       step "packages" install_packages docker-compose
     fi
     local tag missing=()
-    for tag in "$NODE_TAG" "$NGINX_TAG"; do real_image_available "$tag" || missing+=("$tag"); done
+    for tag in "$NODE_TAG" "$NGINX_TAG" "$PROMETHEUS_TAG"; do real_image_available "$tag" || missing+=("$tag"); done
     if ((${#missing[@]})); then
       log "no real image for ${missing[*]}: building stand-ins on this engine"
       ((EUID == 0)) || die "building stand-ins needs root (debootstrap, chroot): run with sudo"
       step "image $BASE_TAG" img_localbase
       [[ " ${missing[*]} " == *" $NODE_TAG "* ]] && step "image $NODE_TAG" img_node
       [[ " ${missing[*]} " == *" $NGINX_TAG "* ]] && step "image $NGINX_TAG" img_nginx
+      [[ " ${missing[*]} " == *" $PROMETHEUS_TAG "* ]] && step "image $PROMETHEUS_TAG" img_prometheus
     else
-      log "real $NODE_TAG and $NGINX_TAG available: no stand-ins"
+      log "real $NODE_TAG, $NGINX_TAG and $PROMETHEUS_TAG available: no stand-ins"
     fi
   fi
   docker_cli images --format '{{.Repository}}:{{.Tag}}  {{.ID}}  {{.Size}}' \
-    | grep -E "^($BASE_TAG|$NODE_TAG|$NGINX_TAG) " | sed 's/^/    /' >&2 || true
+    | grep -E "^($BASE_TAG|$NODE_TAG|$NGINX_TAG|$PROMETHEUS_TAG) " | sed 's/^/    /' >&2 || true
   log "setup done in $(since "$t0") s (engine: $LAB_ENGINE). Next: eval \"\$(bash $0 env)\""
   trap - EXIT
 }
@@ -712,7 +770,7 @@ cmd_status() {
   else export DOCKER_HOST=$OWN_HOST; fi
   if have_docker_cli && docker_cli info >/dev/null 2>&1; then
     local tag label
-    for tag in "$BASE_TAG" "$NODE_TAG" "$NGINX_TAG"; do
+    for tag in "$BASE_TAG" "$NODE_TAG" "$NGINX_TAG" "$PROMETHEUS_TAG"; do
       if have_image "$tag"; then label=$(image_label "$tag"); echo "image:     $tag ($([[ -n $label ]] && echo "stand-in $label" || echo real))"
       else echo "image:     $tag missing"; fi
     done

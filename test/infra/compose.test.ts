@@ -27,9 +27,13 @@ interface Service {
   healthcheck?: { test: unknown };
   ports?: string[];
   tmpfs?: string[];
+  volumes?: string[];
+  profiles?: string[];
+  command?: string[];
 }
 interface Compose {
   services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
 }
 
 function load(): Compose {
@@ -42,6 +46,13 @@ function hasHealthcheck(service: Service): boolean {
   if (!service.build) return false;
   const dockerfile = path.join(ROOT, service.build.context, service.build.dockerfile ?? 'Dockerfile');
   return DockerfileParser.parse(readFileSync(dockerfile, 'utf8')).getHEALTHCHECKs().length > 0;
+}
+
+/** The images a built service's Dockerfile starts from (none for a service that is not built). */
+function baseImages(service: Service): string[] {
+  if (!service.build) return [];
+  const dockerfile = path.join(ROOT, service.build.context, service.build.dockerfile ?? 'Dockerfile');
+  return DockerfileParser.parse(readFileSync(dockerfile, 'utf8')).getFROMs().map((from) => from.getImage() ?? '');
 }
 
 /** The project's rules; returns one line per broken rule. */
@@ -61,7 +72,8 @@ export function projectRuleViolations(compose: Compose): string[] {
     for (const file of [service.env_file ?? []].flat()) {
       if (!existsSync(path.join(ROOT, file))) problems.push(`${name}: env_file ${file} does not exist`);
     }
-    if (service.build && service.init !== true) problems.push(`${name}: a node service needs init: true`);
+    const node = baseImages(service).some((image) => image.startsWith('node:'));
+    if (node && service.init !== true) problems.push(`${name}: a node service needs init: true`);
   }
   return problems;
 }
@@ -112,7 +124,7 @@ it('the rules catch what they are meant to catch', () => {
   const broken: Compose = {
     services: {
       monitor: { build: { context: '.', dockerfile: 'monitor/Dockerfile' }, depends_on: { ghost: { condition: 'service_started' } }, env_file: 'missing.env' },
-      nginx: { image: 'nginx:1.28', depends_on: { web: { condition: 'service_healthy' } } },
+      nginx: { build: { context: 'nginx' }, depends_on: { web: { condition: 'service_healthy' } } },
       web: { image: 'example' },
     },
   };
@@ -137,8 +149,8 @@ it('publishes ports on 127.0.0.1 only', () => {
 });
 
 it('hardens every service: read-only root, no capabilities beyond what it needs, no-new-privileges', () => {
-  // the official nginx image's master chowns its temp dirs and switches to the nginx user
-  const needed: Record<string, string[]> = { nginx: ['CHOWN', 'SETGID', 'SETUID'] };
+  // the official nginx image's master binds port 80, chowns its temp dirs and switches to the nginx user
+  const needed: Record<string, string[]> = { nginx: ['CHOWN', 'NET_BIND_SERVICE', 'SETGID', 'SETUID'] };
   for (const [name, service] of Object.entries(compose.services)) {
     expect([name, service.read_only]).toEqual([name, true]);
     expect([name, service.cap_drop]).toEqual([name, ['ALL']]);
@@ -166,8 +178,77 @@ it('the port rule catches a port the process is not given', () => {
   ]);
 });
 
-it('pins the nginx image to a version', () => {
-  expect(compose.services.nginx?.image).toMatch(/^nginx:\d+\.\d+/);
+/**
+ * Services that listen below 1024 inside their container without NET_BIND_SERVICE: they bind only
+ * because Docker 20.10+ sets net.ipv4.ip_unprivileged_port_start=0 in the container's network
+ * namespace (older engines, other runtimes and host networking do not). One line per such service.
+ */
+export function privilegedPortsWithoutCapability(compose: Compose, listenPorts: Record<string, number>): string[] {
+  return Object.entries(listenPorts).flatMap(([name, port]) => {
+    const capabilities = compose.services[name]?.cap_add ?? [];
+    return port < 1024 && !capabilities.includes('NET_BIND_SERVICE') ? [`${name} listens on port ${port} without NET_BIND_SERVICE`] : [];
+  });
+}
+
+describe('nginx', () => {
+  const nginx = compose.services.nginx ?? {};
+
+  it('is built from nginx/Dockerfile (the pinned official image with the template baked in), not a bind mount', () => {
+    expect(nginx.build).toEqual({ context: 'nginx' });
+    expect(nginx.image).toBeUndefined();
+    expect(nginx.volumes).toBeUndefined();
+  });
+
+  it('gets NET_BIND_SERVICE for the port it listens on inside the container', () => {
+    const port = Number(environmentOf(nginx).NGINX_LISTEN);
+    expect(port).toBe(80);
+    expect(nginx.ports).toEqual([`127.0.0.1:\${NGINX_PORT:-8000}:${port}`]);
+    expect(privilegedPortsWithoutCapability(compose, { nginx: port })).toEqual([]);
+  });
+
+  it('the port rule catches a privileged port without the capability', () => {
+    const broken: Compose = { services: { nginx: { cap_add: ['CHOWN', 'SETGID', 'SETUID'] }, web: { cap_add: ['NET_BIND_SERVICE'] } } };
+    expect(privilegedPortsWithoutCapability(broken, { nginx: 80, web: 443 })).toEqual(['nginx listens on port 80 without NET_BIND_SERVICE']);
+    expect(privilegedPortsWithoutCapability(broken, { nginx: 8080 })).toEqual([]);
+  });
+
+  it('has a tmpfs on /run, where nginx 1.28 and newer write nginx.pid (on Debian /var/run is only a link to it)', () => {
+    expect(nginx.tmpfs).toContain('/run');
+    expect(nginx.tmpfs).not.toContain('/var/run');
+    expect(nginx.tmpfs).toEqual(expect.arrayContaining(['/etc/nginx/conf.d', '/var/cache/nginx', '/tmp']));
+  });
+});
+
+describe('the observability profile', () => {
+  const prometheus = compose.services.prometheus ?? {};
+
+  it('adds Prometheus only with --profile observability: the default services have no profile', () => {
+    expect(prometheus.profiles).toEqual(['observability']);
+    for (const [name, service] of Object.entries(compose.services)) {
+      if (name !== 'prometheus') expect([name, service.profiles]).toEqual([name, undefined]);
+    }
+  });
+
+  it('runs the official Prometheus image pinned to a release', () => {
+    expect(prometheus.image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(prometheus.build).toBeUndefined();
+  });
+
+  it('mounts the shipped scrape config and rules read-only where the config names them', () => {
+    // and, with a read-only root, the data directory on a named volume as the one writable place
+    expect(prometheus.volumes).toEqual([
+      './prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
+      './prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro',
+      'prometheus-data:/prometheus',
+    ]);
+    expect(compose.volumes).toEqual({ 'prometheus-data': null });
+    expect(prometheus.command).toEqual(expect.arrayContaining(['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus']));
+  });
+
+  it('publishes its UI and API on 127.0.0.1 only, and scrapes the monitor, which starts first', () => {
+    expect(prometheus.ports).toEqual(['127.0.0.1:${PROMETHEUS_PORT:-9090}:9090']);
+    expect(prometheus.depends_on).toEqual({ monitor: { condition: 'service_started' } });
+  });
 });
 
 const dockerCompose = spawnSync('docker-compose', ['version'], { encoding: 'utf8' }).status === 0;
@@ -180,17 +261,43 @@ function resolvedPort(port: string | { host_ip?: string; published?: string | nu
   return `${port.host_ip ?? ''}:${String(port.published ?? '')}:${port.target}`;
 }
 
+/** A volume of `docker-compose config` output as `source:target[:ro]`: 1.29 prints strings (`:rw` too), v2 objects. */
+function resolvedVolume(volume: string | { source: string; target: string; read_only?: boolean }): string {
+  if (typeof volume === 'string') return volume.replace(/:rw$/, '');
+  return `${volume.source}:${volume.target}${volume.read_only ? ':ro' : ''}`;
+}
+
 withDockerCompose('docker-compose config', () => {
-  const config = (args: string[], env: Record<string, string> = {}): string =>
-    execFileSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', ...args], {
+  const config = (args: string[], env: Record<string, string> = {}, global: string[] = []): string =>
+    execFileSync('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), ...global, 'config', ...args], {
       cwd: ROOT,
       stdio: 'pipe',
       encoding: 'utf8',
       env: { ...process.env, ...env },
     });
 
-  it('`docker-compose config -q` accepts it', () => {
+  it('`docker-compose config -q` accepts it, with and without --profile observability', () => {
     expect(() => config(['-q'])).not.toThrow();
+    expect(() => config(['-q'], {}, ['--profile', 'observability'])).not.toThrow();
+  });
+
+  it('without the profile, Prometheus is not among the services `docker compose up` starts', () => {
+    // docker-compose 1.29 lists every service and keeps `profiles`; compose v2 leaves profiled ones out
+    const { services } = parse(config([])) as Compose;
+    expect(Object.keys(services).filter((name) => name !== 'prometheus').sort()).toEqual(['monitor', 'nginx', 'upstream']);
+    if (services.prometheus) expect(services.prometheus.profiles).toEqual(['observability']);
+  });
+
+  it('with --profile observability: Prometheus with its files resolved and read-only, on 127.0.0.1:PROMETHEUS_PORT', () => {
+    const { prometheus } = (parse(config([], { PROMETHEUS_PORT: '9191' }, ['--profile', 'observability'])) as Compose).services;
+    expect(prometheus?.ports?.map(resolvedPort)).toEqual(['127.0.0.1:9191:9090']);
+    const volumes = (prometheus?.volumes ?? []) as (string | { source: string; target: string; read_only?: boolean })[];
+    expect(volumes.map(resolvedVolume)).toEqual([
+      `${path.join(ROOT, 'prometheus/prometheus.yml')}:/etc/prometheus/prometheus.yml:ro`,
+      `${path.join(ROOT, 'prometheus/alerts.yml')}:/etc/prometheus/alerts.yml:ro`,
+      'prometheus-data:/prometheus',
+    ]);
+    expect(prometheus).toMatchObject({ read_only: true, cap_drop: ['ALL'], security_opt: ['no-new-privileges:true'] });
   });
 
   it('PROXY_PORT and ADMIN_PORT from the shell move the published ports and the monitor\'s listeners together', () => {

@@ -49,3 +49,48 @@ describe.each(['monitor', 'upstream'])('%s/Dockerfile', (service) => {
     expect(args(healthchecks[0]!)).toMatch(/CMD \["node", /);
   });
 });
+
+/**
+ * The current stable nginx line (nginx/docker-nginx tags `stable` as 1.30 since April 2026; 1.28
+ * gets no more rebuilds for base-image fixes). Every place that names the image must agree with it.
+ */
+const NGINX_STABLE = 'nginx:1.30';
+
+describe('nginx/Dockerfile', () => {
+  const dockerfile = DockerfileParser.parse(readFileSync(path.join(ROOT, 'nginx/Dockerfile'), 'utf8'));
+  const instructions = dockerfile.getInstructions();
+  const args = (instruction: Instruction) => instruction.getArgumentsContent() ?? '';
+
+  it(`is the official image on the stable line, ${NGINX_STABLE}, and nothing else`, () => {
+    expect(dockerfile.getFROMs().map((from) => args(from))).toEqual([NGINX_STABLE]);
+    // the official entrypoint, user switch, signals and command stay as they are
+    expect(instructions.map((instruction) => instruction.getKeyword()).sort()).toEqual(['COPY', 'FROM', 'RUN']);
+  });
+
+  it('bakes in the template where the official entrypoint renders it, and makes it readable whatever the checkout\'s mode', () => {
+    const copies = instructions.filter((instruction) => instruction instanceof Copy).map(args);
+    expect(copies).toEqual(['templates/ /etc/nginx/templates/']);
+    const runs = instructions.filter((instruction) => instruction.getKeyword() === 'RUN').map(args);
+    // root runs the entrypoint without CAP_DAC_OVERRIDE (cap_drop ALL): only the mode can let it read
+    expect(runs).toEqual([expect.stringMatching(/^chmod -R u=rwX,go=rX \/etc\/nginx\/templates$/)]);
+  });
+});
+
+describe(`${NGINX_STABLE} wherever the nginx image is named`, () => {
+  const files = ['nginx/Dockerfile', 'docker-compose.yml', 'test/docker/lab.sh', 'README.md', 'test/docker/README.md', 'test/infra/compose.test.ts', 'test/infra/nginx.test.ts'];
+
+  it.each(files)('%s names no other nginx tag', (file) => {
+    const tags = [...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/\bnginx:(\d+\.\d+[\w.-]*)/g)].map((match) => `nginx:${match[1] ?? ''}`);
+    for (const tag of tags) expect([file, tag]).toEqual([file, NGINX_STABLE]);
+  });
+
+  it('the lab builds its stand-in under that tag', () => {
+    expect(readFileSync(path.join(ROOT, 'test/docker/lab.sh'), 'utf8')).toMatch(new RegExp(`^NGINX_TAG=${NGINX_STABLE}$`, 'm'));
+  });
+
+  it('the infra tests render the template with that image\'s environment', () => {
+    const nginxTest = readFileSync(path.join(ROOT, 'test/infra/nginx.test.ts'), 'utf8');
+    const version = /NGINX_VERSION: '([\d.]+)'/.exec(nginxTest)?.[1] ?? '';
+    expect(`nginx:${version.split('.').slice(0, 2).join('.')}`).toBe(NGINX_STABLE);
+  });
+});

@@ -25,16 +25,20 @@ const COMPOSE_VARS: NginxTemplateVars = {
   NGINX_PROXY_TIMEOUT: '5s',
 };
 
-/** The official image's own environment, which its envsubst call also passes as "defined". */
+/**
+ * The official image's own environment, which its envsubst call also passes as "defined": nginx:1.30
+ * (1.30.0 on Debian trixie; the ENV lines of nginx/docker-nginx's stable/debian/Dockerfile).
+ */
 const IMAGE_ENV = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
   HOSTNAME: '3f2c1a9b7d4e',
   HOME: '/root',
-  NGINX_VERSION: '1.28.0',
-  NJS_VERSION: '0.9.0',
-  NJS_RELEASE: '1~bookworm',
-  PKG_RELEASE: '1~bookworm',
-  DYNPKG_RELEASE: '1~bookworm',
+  NGINX_VERSION: '1.30.0',
+  NJS_VERSION: '0.9.6',
+  NJS_RELEASE: '1~trixie',
+  ACME_VERSION: '0.3.1',
+  PKG_RELEASE: '1~trixie',
+  DYNPKG_RELEASE: '1~trixie',
 };
 
 /** nginx's own variables the template relies on; a stray env var of the same name would eat them. */

@@ -15,6 +15,8 @@ export interface UpstreamServerOptions {
   /** Receives one line per request and one per mode change; silent when omitted. */
   readonly log?: (line: string) => void;
   readonly fault?: Fault;
+  /** random numbers in [0, 1) for `flaky`; Math.random by default */
+  readonly random?: () => number;
 }
 
 export interface UpstreamServer {
@@ -40,6 +42,7 @@ export function createUpstreamServer(options: UpstreamServerOptions = {}): Upstr
   const now = options.now ?? (() => new Date());
   const log = options.log ?? (() => undefined);
   let fault: Fault = options.fault ?? NORMAL;
+  const random = options.random ?? Math.random;
   // Responses held open by `hang`. No timer per request: the client or shutdown ends them.
   const hanging = new Set<ServerResponse>();
   // Why a request got no answer, for its log line.
@@ -52,7 +55,25 @@ export function createUpstreamServer(options: UpstreamServerOptions = {}): Upstr
         return sendJson(res, 200, body);
       case 'error':
       case 'client-error':
-        return sendJson(res, fault.status, { ...body, error: `injected fault: ${describeFault(fault)}` });
+        return sendJson(res, fault.status, { ...body, error: `injected fault: ${describeFault(fault)}` }, retryAfterHeader(fault.retryAfter));
+      case 'flaky':
+        if (random() * 100 < fault.percent) {
+          return sendJson(res, fault.status, { ...body, error: `injected fault: ${describeFault(fault)}` }, retryAfterHeader(fault.retryAfter));
+        }
+        return sendJson(res, 200, body);
+      case 'slow': {
+        // held like `hang` until then, so shutdown cuts it; the client leaving clears the timer
+        const timer = setTimeout(() => {
+          hanging.delete(res);
+          sendJson(res, 200, { ...body, time: now().toISOString() });
+        }, fault.ms);
+        hanging.add(res);
+        res.once('close', () => {
+          clearTimeout(timer);
+          hanging.delete(res);
+        });
+        return;
+      }
       case 'hang':
         unanswered.set(res, 'hang');
         hanging.add(res);
@@ -67,7 +88,12 @@ export function createUpstreamServer(options: UpstreamServerOptions = {}): Upstr
   };
 
   const setFault: Handler = (_req, res, { path, query }) => {
-    const parsed = parseFault(path.slice('/fault/'.length), query.get('status'));
+    const parsed = parseFault(path.slice('/fault/'.length), {
+      status: query.get('status'),
+      ms: query.get('ms'),
+      percent: query.get('percent'),
+      retryAfter: query.get('retryAfter'),
+    });
     if (!parsed.ok) {
       return sendJson(res, 400, { error: parsed.error, modes: FAULT_MODES });
     }
@@ -130,6 +156,10 @@ export function createUpstreamServer(options: UpstreamServerOptions = {}): Upstr
     });
 
   return { server, listen, fault: () => fault, close };
+}
+
+function retryAfterHeader(retryAfter: string | undefined): Record<string, string> {
+  return retryAfter === undefined ? {} : { 'retry-after': retryAfter };
 }
 
 function splitTarget(url: string): Target {

@@ -75,7 +75,7 @@ describe('upstream server', () => {
     it('GET /fault reports the current mode and the modes there are', async () => {
       expect(json(await request(port, '/fault'))).toEqual({
         mode: 'normal',
-        modes: ['normal', 'error', 'client-error', 'hang', 'reset'],
+        modes: ['normal', 'error', 'client-error', 'hang', 'reset', 'slow', 'flaky'],
       });
     });
 
@@ -155,9 +155,9 @@ describe('upstream server', () => {
 
     it('refuses an unknown mode with 400 and the list of modes, keeping the current one', async () => {
       await setFault('/fault/error');
-      const reply = await setFault('/fault/slow');
+      const reply = await setFault('/fault/sluggish');
       expect(reply.status).toBe(400);
-      expect(json(reply)).toEqual({ error: 'unknown fault mode "slow"', modes: ['normal', 'error', 'client-error', 'hang', 'reset'] });
+      expect(json(reply)).toEqual({ error: 'unknown fault mode "sluggish"', modes: ['normal', 'error', 'client-error', 'hang', 'reset', 'slow', 'flaky'] });
       expect(upstream.fault()).toEqual({ mode: 'error', status: 500 });
     });
 
@@ -167,13 +167,79 @@ describe('upstream server', () => {
       expect(json(reply)).toMatchObject({ error: 'status for "client-error" must be 400-499, got "500"' });
     });
 
+    it('slow answers 200 after ?ms=', async () => {
+      expect(json(await setFault('/fault/slow?ms=150'))).toEqual({ mode: 'slow', ms: 150 });
+      const started = performance.now();
+      const reply = await request(port, '/');
+      expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+      expect(reply.status).toBe(200);
+      expect(json(reply)).toMatchObject({ service: 'upstream', mode: 'slow' });
+      expect(logs).toContainEqual('2030-01-02T03:04:05.678Z fault mode normal -> slow 150 ms');
+    });
+
+    it('error answers carry ?retryAfter= as Retry-After, in seconds or as an HTTP date', async () => {
+      await setFault('/fault/error?status=503&retryAfter=5');
+      const seconds = await request(port, '/');
+      expect(seconds.status).toBe(503);
+      expect(seconds.headers['retry-after']).toBe('5');
+      await setFault(`/fault/client-error?status=429&retryAfter=${encodeURIComponent('Tue, 01 Dec 2026 10:00:30 GMT')}`);
+      const date = await request(port, '/');
+      expect(date.status).toBe(429);
+      expect(date.headers['retry-after']).toBe('Tue, 01 Dec 2026 10:00:30 GMT');
+      await setFault('/fault/error');
+      expect((await request(port, '/')).headers).not.toHaveProperty('retry-after');
+    });
+
+    it('refuses a retryAfter that is neither seconds nor an HTTP date, and one on a mode without errors', async () => {
+      expect(json(await setFault('/fault/error?retryAfter=soon'))).toMatchObject({ error: expect.stringMatching(/^retryAfter must be whole seconds or an HTTP date/) });
+      expect(json(await setFault('/fault/slow?retryAfter=5'))).toEqual({
+        error: 'fault mode "slow" takes no retryAfter',
+        modes: ['normal', 'error', 'client-error', 'hang', 'reset', 'slow', 'flaky'],
+      });
+    });
+
     it('logs each mode change', async () => {
       await setFault('/fault/client-error?status=429');
       expect(logs).toContainEqual('2030-01-02T03:04:05.678Z fault mode normal -> client-error 429');
     });
   });
 
+  describe('flaky', () => {
+    it('fails ?percent= of the requests at random (the random source injected), with ?status= and ?retryAfter=', async () => {
+      const draws = [0.1, 0.59, 0.6, 0.99];
+      const flaky = createUpstreamServer({ hostname: 'test-host', now: () => FIXED_TIME, random: () => draws.shift()! });
+      const { port: flakyPort } = await flaky.listen(0, '127.0.0.1');
+      try {
+        const set = await request(flakyPort, '/fault/flaky?percent=60&status=503&retryAfter=2', { method: 'PUT' });
+        expect(json(set)).toEqual({ mode: 'flaky', percent: 60, status: 503, retryAfter: '2' });
+        const replies = [];
+        for (let i = 0; i < 4; i += 1) replies.push(await request(flakyPort, '/'));
+        expect(replies.map((reply) => reply.status)).toEqual([503, 503, 200, 200]);
+        expect(replies[0]?.headers['retry-after']).toBe('2');
+        expect(replies[2]?.headers).not.toHaveProperty('retry-after');
+      } finally {
+        await flaky.close();
+      }
+    });
+
+    it('defaults to 50% and 500; refuses a percent outside 0-100', async () => {
+      expect(json(await setFault('/fault/flaky'))).toEqual({ mode: 'flaky', percent: 50, status: 500 });
+      expect(json(await setFault('/fault/flaky?percent=101'))).toMatchObject({ error: 'percent for "flaky" must be 0-100, got "101"' });
+    });
+  });
+
   describe('close', () => {
+    it('cuts a slow request at once', async () => {
+      await setFault('/fault/slow?ms=60000');
+      const slow = request(port, '/');
+      await new Promise((resolve) => setImmediate(resolve));
+      await expect(request(port, '/health')).resolves.toMatchObject({ status: 200 });
+      const started = performance.now();
+      await upstream.close();
+      expect(performance.now() - started).toBeLessThan(200);
+      await expect(slow).rejects.toMatchObject({ code: 'ECONNRESET' });
+    });
+
     it('closes idle keep-alive connections at once', async () => {
       const agent = new Agent({ keepAlive: true });
       try {

@@ -15,6 +15,7 @@ import { serverHandle, type ServerHandle } from '../server-handle';
 import { Control, CONTROL_PATHS } from './control';
 import { Dashboard } from './dashboard';
 import { EventStream, type EventsSettings } from './events';
+import { policyStatus, type PolicyStatus } from './policy-status';
 
 /** What the admin API needs to know of the probe loop (ProbeLoop has it). */
 export interface LoopView {
@@ -60,7 +61,7 @@ interface CallView {
   readonly latencyMs: number;
 }
 
-export interface Status {
+export interface Status extends PolicyStatus {
   readonly state: State;
   /** when the current state began, ISO-8601 wall time */
   readonly since: string;
@@ -180,6 +181,7 @@ class AdminApi {
         consecutiveSuccesses: snapshot.consecutiveSuccesses,
         trialsInFlight: snapshot.trialsInFlight,
       },
+      ...policyStatus(snapshot),
       calls: metrics.callTotals(),
       lastOutcome:
         outcome === undefined

@@ -200,16 +200,23 @@ export class ProbeLoop {
     this.inFlight = { controller, done };
   }
 
-  private settle(ticket: Ticket, result: ProbeResult): void {
+  private settle(ticket: Ticket, ended: ProbeResult): void {
+    let result = ended;
     if (result.kind === 'aborted') {
       this.breaker.release(ticket);
       this.observer.callEnded('probe', 'aborted');
       return;
     }
-    this.last = { at: new Date().toISOString(), result };
     const late = !this.breaker.isCurrent(ticket);
+    const reported: Outcome =
+      result.kind === 'success'
+        ? { ok: true, durationMs: result.latencyMs }
+        : { ok: false, reason: result.reason, durationMs: result.latencyMs, ...(result.retryAfterMs === undefined ? {} : { retryAfterMs: result.retryAfterMs }) };
+    // what the breaker will count: a slow success is a failure (`slow: 1800 ms`)
+    const outcome = late ? reported : this.breaker.judge(ticket, reported);
+    if (result.kind === 'success' && !outcome.ok) result = { kind: 'failure', reason: outcome.reason, status: result.status, latencyMs: result.latencyMs };
+    this.last = { at: new Date().toISOString(), result };
     this.observer.callEnded('probe', late ? 'late' : result.kind, result.latencyMs / 1000);
-    const outcome: Outcome = result.kind === 'success' ? { ok: true } : { ok: false, reason: result.reason };
     if (late) {
       this.breaker.record(ticket, outcome);
       this.logger.info(`probe result ignored: ${describe(result)}; the circuit changed state while it was in flight`, {
@@ -246,12 +253,21 @@ export class ProbeLoop {
 
 function describe(result: Exclude<ProbeResult, { kind: 'aborted' }>): string {
   if (result.kind === 'success') return `HTTP ${result.status} in ${result.latencyMs} ms`;
-  // a timeout's reason already says how long it took
-  return result.reason.startsWith('timeout') ? result.reason : `${result.reason} in ${result.latencyMs} ms`;
+  // a timeout's reason already says how long it took, and so does a slow one's
+  if (result.reason.startsWith('timeout')) return result.reason;
+  if (result.reason.startsWith('slow:')) return `${result.reason} (HTTP ${result.status})`;
+  const asked = result.retryAfterMs === undefined ? '' : `, Retry-After ${formatSeconds(result.retryAfterMs)} s`;
+  return `${result.reason} in ${result.latencyMs} ms${asked}`;
 }
 
 function fields(result: Exclude<ProbeResult, { kind: 'aborted' }>): Record<string, unknown> {
   return result.kind === 'success'
     ? { ok: true, status: result.status, latencyMs: result.latencyMs }
-    : { ok: false, reason: result.reason, ...(result.status === undefined ? {} : { status: result.status }), latencyMs: result.latencyMs };
+    : {
+        ok: false,
+        reason: result.reason,
+        ...(result.status === undefined ? {} : { status: result.status }),
+        latencyMs: result.latencyMs,
+        ...(result.retryAfterMs === undefined ? {} : { retryAfterSeconds: result.retryAfterMs / 1000 }),
+      };
 }

@@ -5,10 +5,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import axios, { AxiosError } from 'axios';
+import { asksToWait, parseRetryAfter } from '../retry-after';
 
 export type ProbeResult =
   | { readonly kind: 'success'; readonly status: number; readonly latencyMs: number }
-  | { readonly kind: 'failure'; readonly reason: string; readonly status?: number; readonly latencyMs: number }
+  /** retryAfterMs: what a 429 or 503 answer's Retry-After asked for */
+  | { readonly kind: 'failure'; readonly reason: string; readonly status?: number; readonly latencyMs: number; readonly retryAfterMs?: number }
   /** stopped by the caller (shutdown): neither a success nor a failure */
   | { readonly kind: 'aborted'; readonly latencyMs: number };
 
@@ -62,9 +64,15 @@ export function createProbe(options: ProbeOptions): Probe {
     try {
       const response = await client.get(options.url, { signal: deadline.signal });
       const verdict = classifyStatus(response.status, options.acceptClientErrors);
-      return verdict.ok
-        ? { kind: 'success', status: response.status, latencyMs: elapsed() }
-        : { kind: 'failure', reason: verdict.reason, status: response.status, latencyMs: elapsed() };
+      if (verdict.ok) return { kind: 'success', status: response.status, latencyMs: elapsed() };
+      const retryAfterMs = asksToWait(response.status) ? parseRetryAfter(response.headers['retry-after'] as string | undefined, Date.now()) : undefined;
+      return {
+        kind: 'failure',
+        reason: verdict.reason,
+        status: response.status,
+        latencyMs: elapsed(),
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      };
     } catch (error) {
       if (signal.aborted) return { kind: 'aborted', latencyMs: elapsed() };
       if (deadline.signal.aborted) return { kind: 'failure', reason: `timeout after ${options.timeoutMs} ms`, latencyMs: elapsed() };

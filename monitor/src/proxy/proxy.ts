@@ -15,6 +15,7 @@ import type { LastOutcome } from '../last-outcome';
 import type { Logger } from '../logger';
 import type { CallObserver } from '../metrics';
 import { classifyStatus, networkReason } from '../probe/probe';
+import { asksToWait, parseRetryAfter } from '../retry-after';
 import { serverHandle, type ServerHandle } from '../server-handle';
 import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejection, NOT_ORIGIN_FORM, rejection, send, type Canned } from './answers';
 import { REQUEST_HEADER_ROLES, responseHeaders, withoutNominated } from './headers';
@@ -129,8 +130,6 @@ class UpstreamRequest extends http.ClientRequest {
 
 /** Retry-After values up to this many seconds get a cached 503; longer windows build theirs. */
 const CACHED_RETRY_SECONDS = 3_600;
-
-const OK = { ok: true } as const;
 
 /** The proxy: the upstream's address, the agent, the limits and the prebuilt answers. */
 class GuardedProxy {
@@ -353,7 +352,8 @@ class GuardedProxy {
     res.phase = 'answered';
     const status = answer.statusCode ?? 0;
     const verdict = classifyStatus(status, this.acceptClientErrors);
-    this.settle(res, status, verdict.ok ? undefined : verdict.reason);
+    const retryAfterMs = !verdict.ok && asksToWait(status) ? parseRetryAfter(answer.headers['retry-after'], Date.now()) : undefined;
+    this.settle(res, status, verdict.ok ? undefined : verdict.reason, retryAfterMs);
     answer.on('error', onUpstreamBodyError);
     try {
       res.writeHead(status, answer.statusMessage, responseHeaders(answer.rawHeaders));
@@ -385,12 +385,23 @@ class GuardedProxy {
    * Reports an answered or failed call (`status`: the upstream's, if it answered; `failure`
    * undefined: success) to the breaker, the observer, the last outcome and the log.
    */
-  private settle(res: ProxyResponse, status: number | undefined, failure: string | undefined): void {
+  private settle(res: ProxyResponse, status: number | undefined, reported: string | undefined, retryAfterMs?: number): void {
     const ticket = res.ticket!;
     // upstream time: from when it had the whole request (or, answering early, from the start)
     const seconds = (performance.now() - (res.sentAt >= 0 ? res.sentAt : res.startedAt)) / 1000;
+    const durationMs = seconds * 1000;
+    // what the breaker counts: a slow success is a failure (`slow: 1800 ms`)
+    const outcome = this.breaker.judge(
+      ticket,
+      reported === undefined
+        ? { ok: true, durationMs }
+        : retryAfterMs === undefined
+          ? { ok: false, reason: reported, durationMs }
+          : { ok: false, reason: reported, durationMs, retryAfterMs },
+    );
+    const failure = outcome.ok ? undefined : outcome.reason;
     if (!this.breaker.isCurrent(ticket)) {
-      this.breaker.record(ticket, failure === undefined ? OK : { ok: false, reason: failure });
+      this.breaker.record(ticket, outcome);
       this.observer?.callEnded('proxy', 'late', seconds);
       // debug, not info: when the circuit opens under load, every call in flight ends late
       this.logger.debug(`proxy call result ignored: ${describe(res, failure, seconds)}; the circuit changed state while it was in flight`, {
@@ -404,7 +415,7 @@ class GuardedProxy {
     const latencyMs = Math.round(seconds * 1000);
     this.lastOutcome?.record('proxy', { ok: failure === undefined, status, reason: failure, latencyMs });
     if (failure === undefined) {
-      this.breaker.record(ticket, OK);
+      this.breaker.record(ticket, outcome);
       this.observer?.callEnded('proxy', 'success', seconds);
       return;
     }
@@ -417,7 +428,7 @@ class GuardedProxy {
       reason: failure,
       latencyMs,
     });
-    this.breaker.record(ticket, { ok: false, reason: failure });
+    this.breaker.record(ticket, outcome);
     this.observer?.callEnded('proxy', 'failure', seconds);
   }
 
@@ -465,8 +476,8 @@ class GuardedProxy {
 
 function describe(res: ProxyResponse, failure: string | undefined, seconds: number): string {
   const what = failure ?? 'ok';
-  // a timeout's reason already says how long it took
-  const timing = what.startsWith('timeout') ? '' : ` in ${Math.round(seconds * 1000)} ms`;
+  // a timeout's (or a slow call's) reason already says how long it took
+  const timing = what.startsWith('timeout') || what.startsWith('slow:') ? '' : ` in ${Math.round(seconds * 1000)} ms`;
   return `${res.req.method ?? '?'} ${res.req.url ?? '?'}: ${what}${timing}`;
 }
 

@@ -1,15 +1,20 @@
 /**
  * The compose stack on a real Docker engine, played with the README's commands literally:
  * `docker-compose up -d --build`, `docker-compose stop nginx`, `docker-compose logs monitor`,
- * `docker-compose start nginx`, `docker-compose down -v`. Default timings from .env.
+ * `docker-compose start nginx`, `docker-compose down -v`. Default timings from .env. Then the same
+ * with `--profile observability`, read through Prometheus's API; and nginx built from a checkout
+ * whose template a root without capabilities cannot read.
  *
  * Where no engine runs (these CI machines), test/docker/lab.sh starts one and builds stand-ins for
  * the base images (no registry here); where a normal engine with registry access exists, the lab
- * uses it and the real images. The only test-only addition is an override file that builds on the
- * host network (compose networks here have no route out to the npm registry).
+ * uses it and the real images. The only test-only addition is an override file
+ * (test/docker/compose.test-override.yml): builds on the host network (compose networks here have no
+ * route out to the npm registry), nginx without the unprivileged-port sysctl of newer engines, and
+ * Prometheus scraping and evaluating every second.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -32,10 +37,45 @@ function lab(command: string): string {
   return result.stdout;
 }
 
+interface Stack {
+  readonly project: string;
+  /** compose files after docker-compose.yml and the test override */
+  readonly files?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** `docker-compose <args>` for one stack: its project name, the build override and its own files. */
+function composeIn(stack: Stack, ...args: string[]): string {
+  const files = ['docker-compose.yml', 'test/docker/compose.test-override.yml', ...(stack.files ?? [])].flatMap((file) => ['-f', file]);
+  return execFileSync('docker-compose', ['-p', stack.project, ...files, ...args], {
+    cwd: ROOT,
+    env: { ...env, ...stack.env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 << 20,
+  });
+}
+
 /** `docker-compose <args>` exactly as a user types it, plus the project name and the build override. */
 function compose(...args: string[]): string {
-  const files = ['-f', 'docker-compose.yml', '-f', 'test/docker/compose.test-override.yml'];
-  return execFileSync('docker-compose', ['-p', PROJECT, ...files, ...args], { cwd: ROOT, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  return composeIn({ project: PROJECT }, ...args);
+}
+
+/** Polls `url` until it answers `status`; throws with the last error after `timeoutMs`. */
+async function waitForStatus(url: string, status: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: string;
+  for (;;) {
+    try {
+      const reply = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (reply.status === status) return;
+      last = `HTTP ${reply.status}`;
+    } catch (error) {
+      last = String((error as Error).cause ?? error);
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /** `curl -si <url>` as the README shows it, saved for the README; returns the status line. */
@@ -80,7 +120,7 @@ beforeAll(() => {
       .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
   );
   // a previous run killed midway may have left the project behind
-  compose('down', '-v', '--remove-orphans');
+  compose('--profile', 'observability', 'down', '-v', '--remove-orphans');
   started = true;
 });
 
@@ -88,7 +128,8 @@ afterAll(() => {
   try {
     if (started) {
       writeFileSync(LAST_RUN('monitor.log'), `${monitorLog().join('\n')}\n`);
-      compose('down', '-v', '--remove-orphans');
+      // the profile too: without it docker-compose 1.29 leaves Prometheus (and so the network) up
+      compose('--profile', 'observability', 'down', '-v', '--remove-orphans');
     }
   } finally {
     lab('teardown');
@@ -98,6 +139,27 @@ afterAll(() => {
 it('docker-compose config -q accepts the compose file as users run it', () => {
   // the infra suite runs this only where docker-compose is installed; here it always is
   expect(() => execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { cwd: ROOT, env, stdio: 'pipe' })).not.toThrow();
+});
+
+it('nginx starts from a checkout whose template root cannot read (mode 000, another owner): the image sets its mode', async () => {
+  // what a checkout under umask 077 by another user looks like to a root without CAP_DAC_OVERRIDE,
+  // and worse: the build copies the file in, and nginx/Dockerfile makes it readable
+  const context = mkdtempSync(path.join(tmpdir(), 'cbdemo-nginx-context-'));
+  const stack: Stack = { project: `${PROJECT}-modes`, files: [path.join(context, 'override.yml')], env: { NGINX_PORT: '8009' } };
+  try {
+    cpSync(path.join(ROOT, 'nginx'), path.join(context, 'nginx'), { recursive: true });
+    const templates = path.join(context, 'nginx/templates');
+    chmodSync(path.join(templates, 'default.conf.template'), 0o000);
+    chmodSync(templates, 0o700);
+    for (const file of [templates, path.join(templates, 'default.conf.template')]) chownSync(file, 4242, 4242);
+    writeFileSync(path.join(context, 'override.yml'), `services:\n  nginx:\n    build:\n      context: ${path.join(context, 'nginx')}\n`);
+    composeIn(stack, 'up', '-d', '--build', '--no-deps', 'nginx');
+    await waitForStatus('http://127.0.0.1:8009/nginx-health', 200, 30_000);
+    expect(composeIn(stack, 'logs', '--no-color', 'nginx')).toMatch(/Running envsubst on \/etc\/nginx\/templates\/default\.conf\.template/);
+  } finally {
+    composeIn(stack, 'down', '-v', '--remove-orphans', '--rmi', 'local');
+    rmSync(context, { recursive: true, force: true });
+  }
 });
 
 it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open -> half_open -> closed', async () => {
@@ -160,4 +222,84 @@ it('the image serves the dashboard on the admin port: the page, its assets and t
   const snapshot = JSON.parse(/^event: snapshot\ndata: (.*)$/m.exec(text)![1]!) as { state: string; recent: { transitions: { to: string }[] } };
   expect(snapshot.state).toBe('closed');
   expect(snapshot.recent.transitions.map((transition) => transition.to)).toEqual(['open', 'half_open', 'closed']);
+});
+
+interface PrometheusAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  state: 'pending' | 'firing';
+  activeAt: string;
+}
+
+/** Prometheus's own API on its published port: `data` of a successful answer. */
+async function prometheusApi<T>(pathAndQuery: string): Promise<T> {
+  const reply = await fetch(`http://127.0.0.1:9090${pathAndQuery}`, { signal: AbortSignal.timeout(2000) });
+  const body = (await reply.json()) as { status: string; data: T };
+  if (body.status !== 'success') throw new Error(`${pathAndQuery}: ${JSON.stringify(body)}`);
+  return body.data;
+}
+
+async function until<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await attempt();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const openAlerts = async (): Promise<PrometheusAlert[]> =>
+  (await prometheusApi<{ alerts: PrometheusAlert[] }>('/api/v1/alerts')).alerts.filter((alert) => alert.labels.alertname === 'CircuitBreakerOpen');
+
+it('--profile observability adds Prometheus with the rules: stop nginx and CircuitBreakerOpen is pending or firing, start nginx and it resolves', async () => {
+  // the walkthrough's plain `up` started no Prometheus
+  expect(compose('ps', '-q', 'prometheus').trim()).toBe('');
+  const t0 = Date.now();
+  compose('--profile', 'observability', 'up', '-d');
+  await until('Prometheus scrapes the monitor', async () => {
+    const { result } = await prometheusApi<{ result: { value: [number, string] }[] }>('/api/v1/query?query=up%7Bjob%3D%22circuit-breaker-monitor%22%7D');
+    return result[0]?.value[1] === '1' ? true : undefined;
+  }, 60_000).catch((error: unknown) => {
+    throw new Error(`${String(error)}\n${compose('--profile', 'observability', 'logs', '--no-color', '--tail', '20', 'prometheus')}`);
+  });
+  const readySeconds = (Date.now() - t0) / 1000;
+  const { groups } = await prometheusApi<{ groups: { rules: { name: string; type: string }[] }[] }>('/api/v1/rules');
+  expect(groups.flatMap((group) => group.rules.filter((rule) => rule.type === 'alerting').map((rule) => rule.name))).toEqual([
+    'CircuitBreakerOpen',
+    'CircuitBreakerFlapping',
+    'CircuitBreakerRejectingCalls',
+    'CircuitBreakerMonitorDown',
+    'CircuitBreakerMonitorMissing',
+  ]);
+  expect(await openAlerts()).toEqual([]);
+
+  const stopped = Date.now();
+  compose('stop', 'nginx');
+  const [alert] = await until('CircuitBreakerOpen pending or firing', async () => {
+    const alerts = await openAlerts();
+    return alerts.length > 0 ? alerts : undefined;
+  }, 30_000);
+  const pendingSeconds = (Date.now() - stopped) / 1000;
+  expect(alert).toMatchObject({ labels: { alertname: 'CircuitBreakerOpen', severity: 'critical', job: 'circuit-breaker-monitor', instance: 'monitor:8081' } });
+  expect(['pending', 'firing']).toContain(alert?.state);
+  expect(alert?.annotations.summary).toBe('Circuit open on monitor:8081 for over a minute: its upstream is failing');
+  const all = await prometheusApi<{ alerts: PrometheusAlert[] }>('/api/v1/alerts');
+  // a stopped nginx is one trip, no proxied traffic, and a monitor that is still scraped
+  expect(all.alerts.map((active) => active.labels.alertname)).toEqual(['CircuitBreakerOpen']);
+  writeFileSync(LAST_RUN('prometheus-alerts.json'), `${JSON.stringify(all, null, 2)}\n`);
+
+  const started = Date.now();
+  compose('start', 'nginx');
+  await until('CircuitBreakerOpen resolved', async () => ((await openAlerts()).length === 0 ? true : undefined), 60_000);
+  const resolvedSeconds = (Date.now() - started) / 1000;
+  expect((await fetch('http://127.0.0.1:8081/status').then((reply) => reply.json())) as unknown).toMatchObject({ state: 'closed' });
+  process.stdout.write(
+    `compose e2e (observability): Prometheus scraping ${readySeconds.toFixed(1)} s after up, alert ${alert?.state} ${pendingSeconds.toFixed(1)} s after stop nginx, resolved ${resolvedSeconds.toFixed(1)} s after start nginx; whole test ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 });
