@@ -21,6 +21,8 @@ module.exports = {
     project('breaker', ['breaker/test/**/*.test.ts']),
     project('monitor', ['monitor/test/**/*.test.ts']),
     project('upstream', ['upstream/test/**/*.test.ts']),
+    // the benchmarks' own arithmetic (the benchmarks themselves are not tests: npm run bench)
+    project('bench', ['bench/test/**/*.test.ts']),
     // compose file, Dockerfiles and nginx config checked statically and with `nginx -t`
     project('infra', ['test/infra/**/*.test.ts']),
     // real processes: nginx, upstream and monitor on loopback

@@ -1,11 +1,13 @@
 /**
- * `npm run bench`: every part in turn (breaker, proxy, footprint, detection), each printing its
+ * `npm run bench`: every part in turn (breaker, proxy, footprint, detection, webhook, peers), each printing its
  * tables and writing bench/results/<part>.json; bench/results/latest.md gathers them.
  */
 import { runBreakerBench } from './breaker';
 import { runDetectionBench } from './detection';
 import { runFootprintBench } from './footprint';
+import { runPeersBench } from './peers';
 import { runProxyBench } from './proxy';
+import { runWebhookBench } from './webhook';
 import { publish, type PartResult } from './support/results';
 
 const PARTS: readonly [string, () => Promise<PartResult>][] = [
@@ -13,6 +15,8 @@ const PARTS: readonly [string, () => Promise<PartResult>][] = [
   ['proxy', runProxyBench],
   ['footprint', runFootprintBench],
   ['detection', runDetectionBench],
+  ['webhook', runWebhookBench],
+  ['peers', runPeersBench],
 ];
 
 async function main(): Promise<void> {

@@ -37,7 +37,7 @@ export interface Machine {
 }
 
 export interface PartResult {
-  readonly part: 'breaker' | 'proxy' | 'footprint' | 'detection';
+  readonly part: 'breaker' | 'proxy' | 'footprint' | 'detection' | 'webhook' | 'peers';
   readonly title: string;
   readonly command: string;
   readonly startedAt: string;
@@ -105,7 +105,7 @@ export function publish(result: PartResult): void {
   out.write(`\nwrote bench/results/${result.part}.json and bench/results/latest.md\n`);
 }
 
-const PART_ORDER: readonly PartResult['part'][] = ['breaker', 'proxy', 'footprint', 'detection'];
+const PART_ORDER: readonly PartResult['part'][] = ['breaker', 'proxy', 'footprint', 'detection', 'webhook', 'peers'];
 
 export function readParts(): PartResult[] {
   const files = new Set(readdirSync(RESULTS_DIR));

@@ -5,6 +5,16 @@
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
+/** `json`: the alert object as it is; `slack`: `{"text": ...}` for Slack-style incoming webhooks. */
+export type AlertFormat = 'json' | 'slack';
+
+/** Where transition alerts are POSTed (ALERT_WEBHOOK_*); absent when ALERT_WEBHOOK_URL is unset. */
+export interface AlertWebhookConfig {
+  readonly url: string;
+  /** the Authorization header's whole value, e.g. `Bearer ...` */
+  readonly authorization?: string;
+  readonly format: AlertFormat;
+}
 
 export interface Config {
   /** upstream base URL without a trailing slash, e.g. `http://nginx:80` */
@@ -35,6 +45,8 @@ export interface Config {
   /** TIME_WINDOW_MAX in ms (TIME_WINDOW when not set: no backoff) */
   readonly timeWindowMaxMs: number;
   readonly honorRetryAfter: boolean;
+  /** undefined = no webhook */
+  readonly alertWebhook?: AlertWebhookConfig;
   /** ADMIN_TOKEN: the bearer token of the control endpoints; undefined = control off */
   readonly adminToken: string | undefined;
 }
@@ -59,8 +71,8 @@ interface Parser<T> {
   /** what is accepted, for the error line */
   readonly accepts: string;
   parse(text: string): T | undefined;
-  /** a secret's value is never printed, only its length */
-  readonly secret?: boolean;
+  /** how the error line shows a bad value; default: quoted as given. For values that may hold a secret. */
+  readonly show?: (raw: string) => string;
 }
 
 const integerAtLeast = (min: number): Parser<number> => ({
@@ -113,7 +125,7 @@ export const MIN_ADMIN_TOKEN_LENGTH = 16;
 const adminToken: Parser<string | null> = {
   accepts: `at least ${MIN_ADMIN_TOKEN_LENGTH} printable ASCII characters without spaces (or empty for control off)`,
   parse: (text) => (text === '' ? null : text.length >= MIN_ADMIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(text) ? text : undefined),
-  secret: true,
+  show: (raw) => `(hidden, ${raw.length} characters)`,
 };
 
 // `_` is allowed because compose service names may contain it, and the URL form accepts it too
@@ -164,6 +176,29 @@ const slidingWindow: Parser<SlidingWindow> = {
 
 /** SLIDING_WINDOW as it was written: `20` or `60s`. */
 const describeWindow = (window: SlidingWindow): string | number => ('calls' in window ? window.calls : `${window.timeMs / 1000}s`);
+/** `scheme://user:password@` becomes `scheme://***@`, so credentials never reach a log. */
+const hideCredentials = (text: string): string => text.replace(/^(\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@');
+
+/** An http(s) URL to POST to; credentials are refused (they would end up in logs): the Authorization header is separate. */
+const webhookUrl: Parser<string> = {
+  accepts: 'an http:// or https:// URL without credentials or fragment (an Authorization header goes in ALERT_WEBHOOK_AUTHORIZATION)',
+  parse: (text) => {
+    if (!/^https?:\/\//i.test(text) || !URL.canParse(text)) return undefined;
+    const url = new URL(text);
+    if (url.username || url.password || url.hash || !url.hostname || url.port === '0') return undefined;
+    return url.href;
+  },
+  show: (raw) => JSON.stringify(hideCredentials(raw)),
+};
+
+const authorization: Parser<string> = {
+  accepts: 'an Authorization header value, e.g. "Bearer <token>" (visible ASCII and spaces only)',
+  parse: (text) => (/^[\x21-\x7e][\x20-\x7e]*$/.test(text) ? text : undefined),
+  // never echoed: it is a secret even when malformed
+  show: (raw) => `(hidden, ${raw.length} characters)`,
+};
+
+const alertFormat = oneOf<AlertFormat>('json or slack', { json: 'json', slack: 'slack' });
 
 /** Parses and validates every variable; reports all bad ones at once, one line each. */
 export function parseConfig(env: Env): ConfigResult {
@@ -177,9 +212,26 @@ export function parseConfig(env: Env): ConfigResult {
       return undefined;
     }
     const value = parser.parse(raw.trim());
-    const shown = parser.secret ? ` (${raw.length} characters, not shown)` : `=${JSON.stringify(raw)}`;
-    if (value === undefined) errors.push(`${name}${shown} is not valid: expected ${parser.accepts}`);
+    if (value === undefined) errors.push(`${name}=${parser.show ? parser.show(raw) : JSON.stringify(raw)} is not valid: expected ${parser.accepts}`);
     return value;
+  }
+
+  /** Unset or empty: a variable with no default is off (`.env` may list it empty). */
+  const isUnset = (name: string): boolean => (env[name] ?? '').trim() === '';
+
+  function readAlertWebhook(): AlertWebhookConfig | undefined {
+    if (isUnset('ALERT_WEBHOOK_URL')) {
+      // a token or a format for no webhook is a mistake worth a line, not a silent no-op
+      for (const name of ['ALERT_WEBHOOK_AUTHORIZATION', 'ALERT_WEBHOOK_FORMAT']) {
+        if (!isUnset(name)) errors.push(`${name} is set but ALERT_WEBHOOK_URL is not: expected ALERT_WEBHOOK_URL too, or ${name} unset`);
+      }
+      return undefined;
+    }
+    const url = read('ALERT_WEBHOOK_URL', webhookUrl);
+    const auth = isUnset('ALERT_WEBHOOK_AUTHORIZATION') ? undefined : read('ALERT_WEBHOOK_AUTHORIZATION', authorization);
+    const format = read('ALERT_WEBHOOK_FORMAT', alertFormat, 'json');
+    if (url === undefined || format === undefined) return undefined;
+    return Object.freeze({ url, format, ...(auth === undefined ? {} : { authorization: auth }) });
   }
 
   // in the SPEC table's order, so the error lines read like the table
@@ -206,6 +258,7 @@ export function parseConfig(env: Env): ConfigResult {
     honorRetryAfter: read('HONOR_RETRY_AFTER', boolean, 'true'),
     adminToken: read('ADMIN_TOKEN', adminToken, '') ?? undefined,
   };
+  const alertWebhook = readAlertWebhook();
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
     errors.push(`ADMIN_PORT and PROXY_PORT are both ${values.adminPort}: expected two different ports (or 0 to turn one off)`);
   }
@@ -219,6 +272,7 @@ export function parseConfig(env: Env): ConfigResult {
     slowCallThresholdMs: values.slowCallThresholdMs ?? undefined,
     failureRateThreshold: values.failureRateThreshold ?? undefined,
     timeWindowMaxMs: values.timeWindowMaxMs ?? values.timeWindowMs,
+    ...(alertWebhook ? { alertWebhook } : {}),
   } as Config;
   return { ok: true, config: Object.freeze(config) };
 }
@@ -256,6 +310,12 @@ function policyConflicts(
   return conflicts;
 }
 
+/** Scheme, host and port only: webhook URLs often carry their token in the path or query. */
+export function describeWebhookUrl(url: string): string {
+  const parsed = new URL(url);
+  return parsed.pathname === '/' && parsed.search === '' ? parsed.origin : `${parsed.origin}/...`;
+}
+
 /** The effective configuration as the SPEC's variables, for the start line and /status. */
 export function describeConfig(config: Config): Record<string, string | number | boolean> {
   return {
@@ -278,6 +338,13 @@ export function describeConfig(config: Config): Record<string, string | number |
     MINIMUM_CALLS: config.minimumCalls,
     TIME_WINDOW_MAX: config.timeWindowMaxMs / 1000,
     HONOR_RETRY_AFTER: config.honorRetryAfter,
+    ...(config.alertWebhook
+      ? {
+          ALERT_WEBHOOK_URL: describeWebhookUrl(config.alertWebhook.url),
+          ...(config.alertWebhook.authorization === undefined ? {} : { ALERT_WEBHOOK_AUTHORIZATION: '(set)' }),
+          ALERT_WEBHOOK_FORMAT: config.alertWebhook.format,
+        }
+      : {}),
     // whether it is set, never the token itself
     ADMIN_TOKEN: config.adminToken === undefined ? 'unset' : 'set',
   };

@@ -5,6 +5,8 @@
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { createAdmin } from './admin/admin';
+import { registerAlertMetrics } from './alerts/alert-metrics';
+import { createAlertWebhook } from './alerts/webhook';
 import { CircuitBreaker, monotonicClock } from '@circuit-breaker-demo/breaker';
 import { describeConfig, parseConfig } from './config';
 import { LastOutcome } from './last-outcome';
@@ -21,6 +23,8 @@ import { logTransition } from './transition-log';
 const EX_CONFIG = 78;
 /** SIGTERM/SIGINT must end the process within 1 s, whatever still holds the event loop. */
 const SHUTDOWN_DEADLINE_MS = 900;
+/** Within that deadline, what the alert webhook's queue gets to flush; the rest is for closing and the stop line. */
+const ALERT_FLUSH_MS = 500;
 /** The monitor runs in a container: its servers answer on every interface. */
 const LISTEN_HOST = '0.0.0.0';
 
@@ -47,6 +51,11 @@ function main(): void {
   });
   breaker.onTransition((transition) => logTransition(logger, transition));
   const metrics = createMetrics(breaker, { defaultMetrics: true });
+  const alerts = config.alertWebhook && createAlertWebhook(config.alertWebhook, { logger, upstream: config.upstream, clock });
+  if (alerts) {
+    breaker.onTransition(alerts.transition);
+    registerAlertMetrics(metrics.registry, alerts);
+  }
   // the probe loop and the proxy write it, /status reads it
   const lastOutcome = new LastOutcome();
   const probe = createProbe({ url: config.probeUrl, timeoutMs: config.requestTimeoutMs, acceptClientErrors: config.acceptClientErrors });
@@ -91,7 +100,7 @@ function main(): void {
     if (stopping) return;
     stopping = true;
     setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
-    void Promise.all([loop.stop(), ...servers.map((server) => server.handle.close())]).then(() => {
+    void Promise.all([loop.stop(), ...servers.map((server) => server.handle.close()), alerts?.close(ALERT_FLUSH_MS)]).then(() => {
       logger.info(`monitor stopped (${signal}); final state: ${breaker.state}`, { event: 'stop', signal, state: breaker.state });
       process.exitCode = 0;
     });

@@ -260,7 +260,7 @@ describe('ADMIN_TOKEN', () => {
     ['non-ASCII', 'tökentökentökentöken'],
   ])('rejects %s, without printing the value', (_, value) => {
     expect(errors({ ...base, ADMIN_TOKEN: value })).toEqual([
-      `ADMIN_TOKEN (${value.length} characters, not shown) is not valid: expected at least 16 printable ASCII characters without spaces (or empty for control off)`,
+      `ADMIN_TOKEN=(hidden, ${value.length} characters) is not valid: expected at least 16 printable ASCII characters without spaces (or empty for control off)`,
     ]);
   });
 

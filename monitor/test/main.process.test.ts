@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { closedPort, startServer } from './support/http-server';
+import { answerWith, startReceiver, type Receiver, type ReceivedPost } from './support/webhook-receiver';
 
 // Built afresh from src into a temporary directory, so `jest --selectProjects monitor` never runs a
 // stale `monitor/dist/` and never races a concurrent `npm run build` writing there.
@@ -145,4 +146,67 @@ it('exits 78 with one line for a TIME_WINDOW below 1 ms', async () => {
     'configuration error: TIME_WINDOW="0.0000001" is not valid: expected a number of seconds >= 0.001 and <= 86400 (decimals allowed, e.g. 0.5)\n',
   );
   expect(monitor.stdout()).toBe('');
+});
+
+describe('ALERT_WEBHOOK_URL', () => {
+  const flapping = { ...fast, ERROR_THRESHOLD: '1', SUCCESS_THRESHOLD: '1', TIME_WINDOW: '0.2' };
+  const hooks: Receiver[] = [];
+  afterEach(async () => {
+    for (const hook of hooks.splice(0)) await hook.close();
+  });
+  const transitions = (stdout: string): string[] => [...stdout.matchAll(/Circuit changed from (\w+) to (\w+)/g)].map(([, from, to]) => `${from}->${to}`);
+
+  it('on SIGTERM sends what is queued within the shutdown budget, then exits 0 within 1 s', async () => {
+    const port = await closedPort();
+    // the first POST is held until after SIGTERM, so the next alerts wait in the queue
+    let held: ReceivedPost | undefined;
+    const hook = await startReceiver((post, index) => (index === 1 ? (held = post) : answerWith(200)(post)));
+    hooks.push(hook);
+    const monitor = run({ ...flapping, HTTP_CLIENT: `127.0.0.1:${port}`, ALERT_WEBHOOK_URL: `${hook.url}/alerts` });
+    await waitFor(() => held !== undefined && transitions(monitor.stdout()).length >= 4, 'a held POST and three alerts queued');
+    expect(monitor.stdout()).toContain(`ALERT_WEBHOOK_URL=http://127.0.0.1:${hook.port}/... ALERT_WEBHOOK_FORMAT=json`);
+
+    const signalledAt = performance.now();
+    monitor.child.kill('SIGTERM');
+    setTimeout(() => held?.response.end(), 100);
+    const { code, at } = await monitor.exited;
+    expect(code).toBe(0);
+    expect(at - signalledAt).toBeLessThan(1_000);
+    // one POST per transition the log shows, in order; all but the first went out after SIGTERM.
+    // The stop line reads the state, which may end an open window: that last transition comes
+    // after the flush and is not sent (counted dropped).
+    const logged = transitions(monitor.stdout());
+    const received = hook.alerts.map((alert) => `${String(alert.from)}->${String(alert.to)}`);
+    expect(received.length).toBeGreaterThanOrEqual(4);
+    expect(logged.slice(0, received.length)).toEqual(received);
+    if (logged.length > received.length) expect(monitor.stdout()).toMatch(/Circuit changed from open to half_open .*\n.* monitor stopped/);
+    expect(logged.length - received.length).toBeLessThanOrEqual(1);
+    expect(hook.posts.slice(1).every((post) => post.at > signalledAt)).toBe(true);
+    expect(monitor.stdout()).not.toContain('not sent');
+    expect(monitor.stderr()).toBe('');
+  });
+
+  it('a receiver that never answers does not hold the exit: 0 within 1 s, and what was not sent is said', async () => {
+    const port = await closedPort();
+    const hook = await startReceiver(() => undefined);
+    hooks.push(hook);
+    const monitor = run({ ...flapping, HTTP_CLIENT: `127.0.0.1:${port}`, ALERT_WEBHOOK_URL: hook.url });
+    await waitFor(() => hook.posts.length === 1 && transitions(monitor.stdout()).length >= 3, 'a hung POST and alerts queued');
+    const signalledAt = performance.now();
+    monitor.child.kill('SIGTERM');
+    const { code, at } = await monitor.exited;
+    expect(code).toBe(0);
+    expect(at - signalledAt).toBeLessThan(1_000);
+    const [before, after] = monitor.stdout().split(/.* warn alert webhook: (?=\d+ alerts? not sent within the shutdown budget of 500 ms\n)/);
+    expect(Number(/^\d+/.exec(after ?? '')?.[0])).toBe(transitions(before ?? '').length);
+    expect(after).toMatch(/ info monitor stopped \(SIGTERM\); final state: \w+\n$/);
+  });
+
+  it('exits 78 for a webhook URL with credentials, without printing them', async () => {
+    const monitor = run({ HTTP_CLIENT: '127.0.0.1:9', ALERT_WEBHOOK_URL: 'https://ops:hunter2@hooks.example/alerts' });
+    const { code } = await monitor.exited;
+    expect(code).toBe(78);
+    expect(monitor.stderr()).toMatch(/^configuration error: ALERT_WEBHOOK_URL="https:\/\/\*\*\*@hooks\.example\/alerts" is not valid: expected an http:\/\/ or https:\/\/ URL without credentials/);
+    expect(monitor.stderr() + monitor.stdout()).not.toContain('hunter2');
+  });
 });
