@@ -221,7 +221,10 @@ it('the image serves the dashboard on the admin port: the page, its assets and t
   controller.abort();
   const snapshot = JSON.parse(/^event: snapshot\ndata: (.*)$/m.exec(text)![1]!) as { state: string; recent: { transitions: { to: string }[] } };
   expect(snapshot.state).toBe('closed');
-  expect(snapshot.recent.transitions.map((transition) => transition.to)).toEqual(['open', 'half_open', 'closed']);
+  // the scenario's transitions (a trial may have failed once more if nginx was slow to come back)
+  const states = snapshot.recent.transitions.map((transition) => transition.to);
+  expect(states[0]).toBe('open');
+  expect(states.slice(-2)).toEqual(['half_open', 'closed']);
 });
 
 interface PrometheusAlert {
