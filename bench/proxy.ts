@@ -9,6 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { createLocalNginx, freePort, type LocalNginx } from '../test/support/nginx';
@@ -29,6 +30,11 @@ const LOAD_CONNECTIONS = 32;
  */
 const LATENCY_CONNECTIONS = 1;
 const MONITOR_MAIN = path.join(ROOT, 'monitor/dist/main.js');
+/**
+ * BENCH_EVENTS_CLIENTS=50: also measure the guarded proxy flat out with that many dashboard clients
+ * on the admin port's /events, against the same runs without them (alternating, side by side).
+ */
+const EVENTS_CLIENTS = Number(process.env.BENCH_EVENTS_CLIENTS ?? 0);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 type TargetName = 'direct' | 'nginx' | 'guarded' | 'passthrough';
@@ -139,6 +145,74 @@ interface PhaseResults {
   latency: Record<string, Load[]>;
 }
 
+/** Dashboard-like clients on /events: they read and count everything the monitor sends. */
+async function openEventClients(adminUrl: string, count: number): Promise<{ bytes: () => number; close: () => void }> {
+  let bytes = 0;
+  const requests: http.ClientRequest[] = [];
+  await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const request = http.get(`${adminUrl}/events`, { agent: false }, (response) => {
+            if (response.statusCode !== 200) reject(new Error(`/events answered ${response.statusCode}`));
+            response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+            // the snapshot is the first thing sent
+            response.once('data', () => resolve());
+          });
+          request.on('error', reject);
+          requests.push(request);
+        }),
+    ),
+  );
+  return { bytes: () => bytes, close: () => requests.forEach((request) => request.destroy()) };
+}
+
+/** The monitor's resident memory, MB (VmRSS). */
+function rssMb(pid: number): number {
+  const line = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(line?.[1]) / 1024;
+}
+
+interface EventsPhase {
+  readonly clients: number;
+  readonly without: Load[];
+  readonly with: Load[];
+  readonly rssWithoutMb: number[];
+  readonly rssWithMb: number[];
+  /** bytes the clients received during each loaded run, all clients together */
+  readonly bytesPerRun: number[];
+}
+
+/** The guarded proxy flat out without and with `clients` on /events, alternating which goes first. */
+async function measureWithEventClients(target: Target, adminUrl: string, pid: number, clients: number): Promise<EventsPhase> {
+  const phase: EventsPhase = { clients, without: [], with: [], rssWithoutMb: [], rssWithMb: [], bytesPerRun: [] };
+  const runWithout = async () => {
+    phase.without.push(await load(target, SECONDS, LOAD_CONNECTIONS));
+    phase.rssWithoutMb.push(rssMb(pid));
+  };
+  const runWith = async () => {
+    const listeners = await openEventClients(adminUrl, clients);
+    const before = listeners.bytes();
+    phase.with.push(await load(target, SECONDS, LOAD_CONNECTIONS));
+    phase.rssWithMb.push(rssMb(pid));
+    phase.bytesPerRun.push(listeners.bytes() - before);
+    listeners.close();
+    await sleep(200);
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    process.stdout.write(`proxy: ${clients} /events clients round ${round + 1}/${ROUNDS}\n`);
+    if (round % 2 === 0) {
+      await runWithout();
+      await runWith();
+    } else {
+      await runWith();
+      await runWithout();
+    }
+  }
+  return phase;
+}
+
 async function measure(targets: readonly Target[], rounds: number, into: PhaseResults, label: string): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     process.stdout.write(`proxy: ${label} round ${round + 1}/${rounds}\n`);
@@ -176,10 +250,11 @@ export async function runProxyBench(): Promise<PartResult> {
     const passthroughPort = Number(/listening (\d+)/.exec(await passthrough.waitForLine(/listening \d+/))?.[1]);
 
     const proxyPort = await freePort();
+    const adminPort = await freePort();
     const monitor = NodeProcess.start('monitor', [...monitorFlags, MONITOR_MAIN], {
       HTTP_CLIENT: `127.0.0.1:${upstreamPort}`,
       PROXY_PORT: String(proxyPort),
-      ADMIN_PORT: String(await freePort()),
+      ADMIN_PORT: String(adminPort),
       PROBE_INTERVAL: '0.5',
       ERROR_THRESHOLD: '3',
       TIME_WINDOW: '600',
@@ -199,6 +274,7 @@ export async function runProxyBench(): Promise<PartResult> {
     for (const target of targets) await load(target, 1, LOAD_CONNECTIONS);
     const closed: PhaseResults = { throughput: {}, latency: {} };
     await measure(targets, ROUNDS, closed, 'closed circuit');
+    const events = EVENTS_CLIENTS > 0 ? await measureWithEventClients(targets[3] as Target, `http://127.0.0.1:${adminPort}`, monitor.pid, EVENTS_CLIENTS) : undefined;
 
     const nginxErrors = nginx.errorLog().trim().split('\n').filter(Boolean);
     // trip the breaker: the upstream goes away, the probes fail, the circuit opens
@@ -214,7 +290,7 @@ export async function runProxyBench(): Promise<PartResult> {
     const deadUpstream: PhaseResults = { throughput: {}, latency: {} };
     await measure([targets[1] as Target, targets[2] as Target], 1, deadUpstream, 'upstream down, no breaker');
 
-    return report({ host, started, startedAt, closed, open, deadUpstream, openLine, openAnswer, nginxErrors, monitorFlags });
+    return report({ host, started, startedAt, closed, open, deadUpstream, openLine, openAnswer, nginxErrors, monitorFlags, events });
   } finally {
     for (const child of processes.reverse()) await child.stop();
     await nginx?.dispose();
@@ -234,6 +310,8 @@ interface ReportInput {
   readonly nginxErrors: readonly string[];
   /** node flags the monitor ran with */
   readonly monitorFlags: readonly string[];
+  /** with BENCH_EVENTS_CLIENTS */
+  readonly events: EventsPhase | undefined;
 }
 
 function report(input: ReportInput): PartResult {
@@ -323,6 +401,21 @@ function report(input: ReportInput): PartResult {
     },
   ];
 
+  const { events } = input;
+  const eventsRatio = events ? summarize(events.with.map((run, i) => run.requestsPerSecond / (events.without[i] as Load).requestsPerSecond)) : undefined;
+  if (events && eventsRatio) {
+    const mb = (values: readonly number[]) => `${fixed(summarize(values).median, 1)} (${fixed(summarize(values).min, 1)}-${fixed(summarize(values).max, 1)})`;
+    tables.push({
+      title: `guarded proxy flat out (${LOAD_CONNECTIONS} connections, ${SECONDS} s runs) without and with ${events.clients} dashboard clients on /events: median (min-max) of ${ROUNDS} rounds`,
+      columns: ['run', 'requests/s', 'latency p99 ms', 'monitor RSS after, MB', 'bytes to the clients per run', 'answers'],
+      rows: [
+        ['without /events clients', range(events.without, (l) => l.requestsPerSecond), range(events.without, (l) => l.p99Ms, 2), mb(events.rssWithoutMb), '-', statuses(events.without)],
+        [`with ${events.clients} /events clients`, range(events.with, (l) => l.requestsPerSecond), range(events.with, (l) => l.p99Ms, 2), mb(events.rssWithMb), `${fixed(summarize(events.bytesPerRun).median)} (${fixed(summarize(events.bytesPerRun).min)}-${fixed(summarize(events.bytesPerRun).max)})`, statuses(events.with)],
+        ['throughput with / without (per round)', `${fixed(eventsRatio.median, 3)} (${fixed(eventsRatio.min, 3)}-${fixed(eventsRatio.max, 3)})`, '', '', '', ''],
+      ],
+    });
+  }
+
   const targets: TargetResult[] = [
     {
       target: 'guarded proxy at least 0.85x the throughput of the minimal pass-through proxy',
@@ -348,6 +441,16 @@ function report(input: ReportInput): PartResult {
           ? `every answer a 503 (see the table), with Retry-After ${input.openAnswer.retryAfter} and ${input.openAnswer.body}; flat out the latency is the load generator's queueing, not the proxy's work.`
           : `missed by ${fixed(openP99.median - 1, 3)} ms.`,
     },
+    ...(events && eventsRatio
+      ? [
+          {
+            target: `guarded proxy with ${events.clients} /events clients at least 0.95x its throughput without them`,
+            measured: `${fixed(eventsRatio.median, 3)}x (per-round ratios ${fixed(eventsRatio.min, 3)}-${fixed(eventsRatio.max, 3)}); monitor RSS with them ${fixed(summarize(events.rssWithMb).median, 1)} MB, without ${fixed(summarize(events.rssWithoutMb).median, 1)} MB`,
+            verdict: eventsRatio.median >= 0.95 ? ('met' as const) : ('missed' as const),
+            detail: eventsRatio.median >= 0.95 ? 'a flood of proxied calls is one `calls` event a second per client.' : `missed by ${fixed((1 - eventsRatio.median / 0.95) * 100)}%.`,
+          },
+        ]
+      : []),
   ];
 
   return {
@@ -373,7 +476,7 @@ function report(input: ReportInput): PartResult {
         : `nginx's error log while the upstream was up: ${input.nginxErrors.length} lines, e.g. ${input.nginxErrors.slice(0, 2).map((line) => line.replace(/^\S+ \S+ /, '')).join(' | ')}`,
       'the machine has two cores shared by the load generator, the proxy under test and the upstream: flat-out figures measure CPU cost per request as much as anything, which is why they come with the CPU per request column.',
     ],
-    data: { rounds: ROUNDS, seconds: SECONDS, closed, open, deadUpstream, openAnswer: input.openAnswer },
+    data: { rounds: ROUNDS, seconds: SECONDS, closed, open, deadUpstream, openAnswer: input.openAnswer, ...(events ? { events } : {}) },
   };
 }
 

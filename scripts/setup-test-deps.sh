@@ -16,6 +16,8 @@
 #                   podman (4.3) and catatonit (its pod's infra process). /etc/containers/
 #                   containers.conf.d/ gets `default_ulimits = []`: podman's default rlimits are
 #                   refused in this sandbox ("error setting rlimit type 7: operation not permitted").
+#   chromium        the e2e-local dashboard test drives Debian's headless Chromium with puppeteer-core
+#                   (no browser download); package chromium, binary /usr/bin/chromium.
 #
 # Idempotent and fast when done: a dpkg-query check first, `apt-get update` only when something is
 # missing. Installing must not leave a system nginx or prometheus running (the tests start their own
@@ -28,7 +30,7 @@ log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
 
 SUDO=()
 if ((EUID != 0)); then
-  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light, docker-compose, gettext-base, prometheus, kubernetes-client (or any kubectl), podman and catatonit by hand"; exit 1; }
+  command -v sudo >/dev/null || { log "not root and no sudo: install nginx-light, docker-compose, gettext-base, prometheus, kubernetes-client (or any kubectl), podman, catatonit and chromium by hand"; exit 1; }
   SUDO=(sudo)
 fi
 
@@ -64,6 +66,7 @@ fi
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v envsubst >/dev/null || missing+=(gettext-base)
 command -v promtool >/dev/null || missing+=(prometheus)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
 command -v kubectl >/dev/null || missing+=(kubernetes-client)
 command -v podman >/dev/null || missing+=(podman)
 command -v catatonit >/dev/null || [[ -x /usr/libexec/podman/catatonit ]] || missing+=(catatonit)

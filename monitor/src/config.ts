@@ -52,6 +52,8 @@ export interface Config {
   readonly proxyCacheMaxBytes: number;
   /** undefined = no webhook */
   readonly alertWebhook?: AlertWebhookConfig;
+  /** ADMIN_TOKEN: the bearer token of the control endpoints; undefined = control off */
+  readonly adminToken: string | undefined;
 }
 
 export type SlidingWindow = { readonly calls: number } | { readonly timeMs: number };
@@ -119,6 +121,16 @@ const probePath: Parser<string> = {
   accepts: 'a path starting with / (no spaces, no #), e.g. /health',
   // eslint-disable-next-line no-control-regex
   parse: (text) => (text.startsWith('/') && !/[\s\u0000-\u001f\u007f#]/.test(text) ? text : undefined),
+};
+
+/** Shortest ADMIN_TOKEN accepted: a token short enough to guess is no guard. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+/** An empty value means unset (an `ADMIN_TOKEN=` line in `.env`); a token travels in a header, so printable ASCII only. */
+const adminToken: Parser<string | null> = {
+  accepts: `at least ${MIN_ADMIN_TOKEN_LENGTH} printable ASCII characters without spaces (or empty for control off)`,
+  parse: (text) => (text === '' ? null : text.length >= MIN_ADMIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(text) ? text : undefined),
+  show: (raw) => `(hidden, ${raw.length} characters)`,
 };
 
 // `_` is allowed because compose service names may contain it, and the URL form accepts it too
@@ -253,6 +265,7 @@ export function parseConfig(env: Env): ConfigResult {
     honorRetryAfter: read('HONOR_RETRY_AFTER', boolean, 'true'),
     proxyFallback: read('PROXY_FALLBACK', proxyFallback, 'none'),
     proxyCacheMaxBytes: read('PROXY_CACHE_MAX_BYTES', integerAtLeast(0), '16777216'),
+    adminToken: read('ADMIN_TOKEN', adminToken, '') ?? undefined,
   };
   const alertWebhook = readAlertWebhook();
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
@@ -343,5 +356,7 @@ export function describeConfig(config: Config): Record<string, string | number |
           ALERT_WEBHOOK_FORMAT: config.alertWebhook.format,
         }
       : {}),
+    // whether it is set, never the token itself
+    ADMIN_TOKEN: config.adminToken === undefined ? 'unset' : 'set',
   };
 }

@@ -22,13 +22,24 @@ export interface RecordedOutcome extends CallResult {
 
 export class LastOutcome {
   private last: RecordedOutcome | undefined;
+  private listeners: readonly ((outcome: RecordedOutcome) => void)[] = [];
 
   /** `wallClock`: Date.now by default */
   constructor(private readonly wallClock: () => number = Date.now) {}
 
   /** Notes a result the breaker is about to count; a late one (ignored by the breaker) is not recorded. */
   record(source: CallSource, result: CallResult): void {
-    this.last = { source, ...result, at: this.wallClock() };
+    const recorded: RecordedOutcome = { source, ...result, at: this.wallClock() };
+    this.last = recorded;
+    for (const listener of this.listeners) listener(recorded);
+  }
+
+  /** Hears every result recorded from now on (the admin's event stream); returns the function that stops it. */
+  onRecord(listener: (outcome: RecordedOutcome) => void): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((other) => other !== listener);
+    };
   }
 
   /** The last recorded result, or undefined before the first. */

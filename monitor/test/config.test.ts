@@ -39,6 +39,7 @@ describe('defaults', () => {
       honorRetryAfter: true,
       proxyFallback: 'none',
       proxyCacheMaxBytes: 16_777_216,
+      adminToken: undefined,
     });
   });
 
@@ -240,6 +241,35 @@ describe.each([
 
   it.each(['65536', '-1', '80.5', 'http', ''])('rejects %p', (value) => {
     expect(errors({ ...base, [name]: value })).toEqual([`${name}=${JSON.stringify(value)} is not valid: expected a port 1-65535, or 0 to turn it off`]);
+  });
+});
+
+describe('ADMIN_TOKEN', () => {
+  const token = 'a-token-of-16-ch';
+
+  it('is unset by default, and when empty (control off)', () => {
+    expect(valid({}).adminToken).toBeUndefined();
+    expect(valid({ ADMIN_TOKEN: '' }).adminToken).toBeUndefined();
+  });
+
+  it.each([token, 'x'.repeat(64), '!#$%&*+-./:;<=>?@[]^_`{|}~0123'])('accepts %p', (value) => {
+    expect(valid({ ADMIN_TOKEN: value }).adminToken).toBe(value);
+  });
+
+  it.each([
+    ['15 characters', token.slice(1)],
+    ['a space inside', 'a token with spaces'],
+    ['non-ASCII', 'tökentökentökentöken'],
+  ])('rejects %s, without printing the value', (_, value) => {
+    expect(errors({ ...base, ADMIN_TOKEN: value })).toEqual([
+      `ADMIN_TOKEN=(hidden, ${value.length} characters) is not valid: expected at least 16 printable ASCII characters without spaces (or empty for control off)`,
+    ]);
+  });
+
+  it('shows in the effective configuration as set or unset, never the token', () => {
+    expect(describeConfig(valid({ ADMIN_TOKEN: token })).ADMIN_TOKEN).toBe('set');
+    expect(describeConfig(valid({})).ADMIN_TOKEN).toBe('unset');
+    expect(JSON.stringify(describeConfig(valid({ ADMIN_TOKEN: token })))).not.toContain(token);
   });
 });
 

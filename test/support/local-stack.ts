@@ -108,6 +108,8 @@ export interface LocalStack {
   readonly proxyUrl: string;
   /** Stops monitor, nginx and upstream (in that order) and removes nginx's prefix. Safe to call twice. */
   stop(): Promise<void>;
+  /** Stops the monitor (SIGTERM) and starts a fresh one on the same ports; `monitor` is the new one after. */
+  restartMonitor(): Promise<Service>;
 }
 
 /** Starts upstream, then nginx in front of it, then the monitor probing nginx. */
@@ -127,16 +129,28 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => nginx.dispose());
     await nginx.start();
 
-    const { monitor, adminPort, proxyPort } = await startMonitor({ ...options.monitorEnv, HTTP_CLIENT: `127.0.0.1:${nginx.port}` }, onLine('monitor'));
+    const monitorEnv = { ...options.monitorEnv, HTTP_CLIENT: `127.0.0.1:${nginx.port}` };
+    const started = await startMonitor(monitorEnv, onLine('monitor'));
+    const { adminPort, proxyPort } = started;
+    let monitor = started.monitor;
     cleanups.push(() => monitor.stop());
 
     return {
       nginx,
       upstream,
-      monitor,
+      get monitor() {
+        return monitor;
+      },
       adminUrl: `http://127.0.0.1:${adminPort}`,
       proxyUrl: `http://127.0.0.1:${proxyPort}`,
       stop,
+      restartMonitor: async () => {
+        await monitor.stop();
+        monitor = startNode('monitor', MONITOR_MAIN, { ...monitorEnv, ADMIN_PORT: String(adminPort), PROXY_PORT: String(proxyPort) }, onLine('monitor'));
+        await monitor.waitForLine(/ admin API listening on port /, 10_000, 0);
+        await monitor.waitForLine(/ guarded proxy listening on port /, 10_000, 0);
+        return monitor;
+      },
     };
   } catch (error) {
     await stop();

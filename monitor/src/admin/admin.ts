@@ -1,7 +1,8 @@
 /**
  * The admin API (SPEC "Admin API"): /healthz (the monitor's own health), /status (JSON) and
- * /metrics (Prometheus). It reads the breaker, the loop, the last outcome and the metrics; it
- * changes nothing.
+ * /metrics (Prometheus), which read the breaker, the loop, the last outcome and the metrics; the
+ * live dashboard (`/`, dashboard.ts) and its event stream (`/events`, events.ts); and the two
+ * token-guarded control endpoints (control.ts), the only ones that change anything.
  */
 import http from 'node:http';
 import type { CircuitBreaker, Clock, State } from '@circuit-breaker-demo/breaker';
@@ -11,6 +12,9 @@ import type { Logger } from '../logger';
 import type { LastProbe } from '../probe/loop';
 import type { CallSource, CallTotals, Metrics } from '../metrics';
 import { serverHandle, type ServerHandle } from '../server-handle';
+import { Control, CONTROL_PATHS } from './control';
+import { Dashboard } from './dashboard';
+import { EventStream, type EventsSettings } from './events';
 import { policyStatus, type PolicyStatus } from './policy-status';
 
 /** What the admin API needs to know of the probe loop (ProbeLoop has it). */
@@ -35,7 +39,16 @@ export interface AdminOptions {
   readonly wallClock?: () => number;
   /** slack on top of PROBE_INTERVAL + REQUEST_TIMEOUT before a quiet loop counts as stuck (default 1 s) */
   readonly healthMarginMs?: number;
+  /** the event stream's limits and timers (events.ts has the defaults) */
+  readonly events?: Partial<EventsSettings>;
 }
+
+/** The admin server, and its event stream (tests read its stats). */
+export interface AdminHandle extends ServerHandle {
+  readonly events: EventStream;
+}
+
+const READ_PATHS = ['/healthz', '/status', '/metrics', '/events'];
 
 /** How one call ended, as /status shows it. */
 interface CallView {
@@ -80,9 +93,24 @@ const seconds = (ms: number): number => Math.round(ms) / 1000;
 class AdminApi {
   private readonly wallClock: () => number;
   private readonly staleAfterMs: number;
+  readonly events: EventStream;
+  private readonly control: Control;
+  private readonly dashboard: Dashboard;
 
   constructor(private readonly options: AdminOptions) {
     this.wallClock = options.wallClock ?? Date.now;
+    this.events = new EventStream({
+      breaker: options.breaker,
+      lastOutcome: options.lastOutcome,
+      callTotals: () => options.metrics.callTotals(),
+      status: () => this.status(),
+      logger: options.logger,
+      clock: options.clock,
+      wallClock: this.wallClock,
+      ...(options.events ? { settings: options.events } : {}),
+    });
+    this.control = new Control({ breaker: options.breaker, logger: options.logger, token: options.config.adminToken });
+    this.dashboard = new Dashboard();
     // the longest quiet stretch of a live loop: a probe runs up to REQUEST_TIMEOUT, then the next
     // tick comes at most PROBE_INTERVAL after the last one began
     this.staleAfterMs = options.config.probeIntervalMs + options.config.requestTimeoutMs + (options.healthMarginMs ?? 1_000);
@@ -92,15 +120,24 @@ class AdminApi {
     const target = req.url ?? '/';
     const query = target.indexOf('?');
     const path = query < 0 ? target : target.slice(0, query);
-    if (path !== '/healthz' && path !== '/status' && path !== '/metrics') {
-      json(res, 404, { error: 'not found', paths: ['/healthz', '/status', '/metrics'] });
+    const action = CONTROL_PATHS[path];
+    if (action !== undefined) {
+      this.control.handle(action, req, res);
+      return;
+    }
+    if (!READ_PATHS.includes(path) && !this.dashboard.has(path)) {
+      json(res, 404, { error: 'not found', paths: [...this.dashboard.paths, ...READ_PATHS, ...Object.keys(CONTROL_PATHS)] });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       json(res, 405, { error: 'method not allowed' }, ['Allow', 'GET, HEAD']);
       return;
     }
-    if (path === '/healthz') {
+    if (this.dashboard.has(path)) {
+      this.dashboard.handle(path, req, res);
+    } else if (path === '/events') {
+      this.events.handle(req, res);
+    } else if (path === '/healthz') {
       const health = this.health();
       json(res, health.healthy ? 200 : 503, health.healthy ? { status: 'ok', ...health } : { status: 'unhealthy', ...health });
     } else if (path === '/status') {
@@ -183,9 +220,21 @@ function write(res: http.ServerResponse, status: number, type: string, body: Buf
   res.end(body);
 }
 
-/** Builds the admin server; `listen` starts it. */
-export function createAdmin(options: AdminOptions): ServerHandle {
+/** Builds the admin server; `listen` starts it (and the event stream's sampling), `close` stops both. */
+export function createAdmin(options: AdminOptions): AdminHandle {
   const api = new AdminApi(options);
   const server = http.createServer({ headersTimeout: 5_000, requestTimeout: 10_000 }, (req, res) => api.handle(req, res));
-  return serverHandle(server, (error) => options.logger.error(`admin server error: ${String(error)}`, { event: 'error' }));
+  const handle = serverHandle(server, (error) => options.logger.error(`admin server error: ${String(error)}`, { event: 'error' }));
+  return {
+    events: api.events,
+    listen: (port, host) =>
+      handle.listen(port, host).then((bound) => {
+        api.events.start();
+        return bound;
+      }),
+    close: () => {
+      api.events.stop();
+      return handle.close();
+    },
+  };
 }

@@ -203,6 +203,30 @@ it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open 
   process.stdout.write(`compose e2e: up -d --build took ${upSeconds.toFixed(1)} s, whole scenario ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 });
 
+it('the image serves the dashboard on the admin port: the page, its assets and the /events stream', async () => {
+  // the scenario above left the stack up and closed
+  const page = await fetch('http://127.0.0.1:8081/');
+  expect(page.status).toBe(200);
+  expect(page.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src 'self';/);
+  const html = await page.text();
+  expect(html).toContain('<script type="module" src="app.js"></script>');
+  for (const asset of ['app.js', 'style.css', 'favicon.svg']) expect({ asset, status: (await fetch(`http://127.0.0.1:8081/${asset}`)).status }).toEqual({ asset, status: 200 });
+
+  const controller = new AbortController();
+  const events = await fetch('http://127.0.0.1:8081/events', { signal: controller.signal });
+  expect(events.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+  const reader = events.body!.getReader();
+  let text = '';
+  while (!text.includes('\n\n', text.indexOf('event: snapshot'))) text += new TextDecoder().decode((await reader.read()).value);
+  controller.abort();
+  const snapshot = JSON.parse(/^event: snapshot\ndata: (.*)$/m.exec(text)![1]!) as { state: string; recent: { transitions: { to: string }[] } };
+  expect(snapshot.state).toBe('closed');
+  // the scenario's transitions (a trial may have failed once more if nginx was slow to come back)
+  const states = snapshot.recent.transitions.map((transition) => transition.to);
+  expect(states[0]).toBe('open');
+  expect(states.slice(-2)).toEqual(['half_open', 'closed']);
+});
+
 interface PrometheusAlert {
   labels: Record<string, string>;
   annotations: Record<string, string>;

@@ -1,0 +1,90 @@
+// Isolate and reset: POST /breaker/isolate and /breaker/reset with the admin token. The token is
+// asked for once and kept for this tab only (sessionStorage); a 401 forgets it and asks again.
+// What the breaker did shows through /events, like any other transition.
+
+const KEY = 'circuit-breaker-admin-token';
+const byId = (id) => document.getElementById(id);
+
+export function setUpControl({ currentState, note }) {
+  const form = byId('token-form');
+  const input = byId('token');
+  const buttons = byId('control-buttons');
+  const result = byId('control-result');
+  let enabled = false;
+
+  const token = () => sessionStorage.getItem(KEY);
+  const show = () => {
+    byId('control-off').hidden = enabled;
+    form.hidden = !enabled || token() !== null;
+    buttons.hidden = !enabled || token() === null;
+  };
+  const say = (text) => {
+    result.textContent = text;
+  };
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const value = input.value.trim();
+    if (value.length < 16) {
+      say('An admin token has at least 16 characters.');
+      input.focus();
+      return;
+    }
+    sessionStorage.setItem(KEY, value);
+    input.value = '';
+    say('Token kept for this tab. Isolate and reset are ready.');
+    show();
+    byId('isolate').focus();
+  });
+
+  byId('forget').addEventListener('click', () => {
+    sessionStorage.removeItem(KEY);
+    say('Token forgotten.');
+    show();
+    input.focus();
+  });
+
+  const act = async (action) => {
+    say(`${action}…`);
+    let response;
+    try {
+      response = await fetch(`breaker/${action}`, { method: 'POST', headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store' });
+    } catch {
+      say(`${action} failed: the monitor did not answer.`);
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 200) {
+      const text = body.changed ? `${action}: circuit ${body.from.replace('_', ' ')} → ${body.state.replace('_', ' ')}` : `${action}: the circuit was already ${body.state}`;
+      say(`${text}.`);
+      note(`you sent ${action}; ${text}`);
+    } else if (response.status === 401) {
+      sessionStorage.removeItem(KEY);
+      say('The monitor refused the token. Enter it again.');
+      show();
+      input.focus();
+    } else if (response.status === 403) {
+      enabled = false;
+      say('Control is off on this monitor (no ADMIN_TOKEN).');
+      show();
+    } else {
+      say(`${action} failed: HTTP ${response.status} ${body.error ?? ''}`);
+    }
+  };
+  byId('isolate').addEventListener('click', () => act('isolate'));
+  byId('reset').addEventListener('click', () => act('reset'));
+
+  return {
+    /** The monitor says in its configuration whether control is on. */
+    configure(config) {
+      enabled = config.ADMIN_TOKEN === 'set';
+      show();
+    },
+    /** Buttons that would change nothing are disabled. */
+    update() {
+      const state = currentState();
+      byId('isolate').disabled = state === 'isolated';
+      byId('reset').disabled = state === 'closed';
+    },
+  };
+}

@@ -1,0 +1,256 @@
+/**
+ * GET /events against the real admin server on loopback: the snapshot, transitions and probe
+ * results as they happen, per-second call counts, heartbeats (interval timers run by hand), the
+ * slow-client drop and the client cap.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import { createProxy } from '../src/proxy/proxy';
+import { adminRig, trip, WALL_START, type AdminRig } from './support/admin-rig';
+import { startCountingUpstream, status as answerStatus } from './support/counting-upstream';
+import { call } from './support/raw-http';
+import { RecordingLogger } from './support/recording-logger';
+import { SseClient } from './support/sse-client';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function rig(...args: Parameters<typeof adminRig>): Promise<AdminRig> {
+  const r = await adminRig(...args);
+  cleanups.push(() => r.close());
+  return r;
+}
+
+async function listen(port: number): Promise<SseClient> {
+  const client = await SseClient.connect(port);
+  cleanups.push(() => client.close());
+  await client.next('snapshot');
+  return client;
+}
+
+/** Lets the stream's next turn (setImmediate) write what is waiting, and the client read it. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+
+describe('the snapshot', () => {
+  it('comes first, with retry, what /status shows, the server time and the recent events', async () => {
+    const r = await rig();
+    trip(r.breaker, 3, 'ECONNREFUSED');
+    r.clock.advance(10_000);
+    expect(r.breaker.state).toBe('half_open');
+    const client = await listen(r.port);
+
+    expect(client.status).toBe(200);
+    expect(client.response.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(client.response.headers['cache-control']).toBe('no-store');
+    expect(client.retry).toBe(1_000);
+    expect(client.events.map((event) => event.name)).toEqual(['snapshot']);
+    const snapshot = client.events[0]!.data;
+    const status = JSON.parse((await call(r.port, { path: '/status' })).body) as Record<string, unknown>;
+    expect(snapshot).toMatchObject({ ...status, serverTime: new Date(WALL_START).toISOString(), monitorStartedAt: new Date(WALL_START).toISOString() });
+    expect(snapshot.recent).toEqual({
+      transitions: [
+        {
+          at: new Date(WALL_START).toISOString(),
+          from: 'closed',
+          to: 'open',
+          cause: 'failures',
+          failures: 3,
+          lastReason: 'ECONNREFUSED',
+          openForMs: 10_000,
+          message: 'Circuit changed from closed to open (3 consecutive failures, last: ECONNREFUSED; trial in 10 s)',
+        },
+        {
+          at: new Date(WALL_START).toISOString(),
+          from: 'open',
+          to: 'half_open',
+          cause: 'window_elapsed',
+          message: 'Circuit changed from open to half_open (open window ended; sending trial calls)',
+        },
+      ],
+      probes: [],
+      calls: [],
+    });
+  });
+
+  it('HEAD answers the headers and holds no client; another method is 405', async () => {
+    const r = await rig();
+    const head = await call(r.port, { method: 'HEAD', path: '/events' });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(head.body).toBe('');
+    expect(r.admin.events.stats.clients).toBe(0);
+    expect((await call(r.port, { method: 'POST', path: '/events' })).status).toBe(405);
+  });
+});
+
+describe('live events', () => {
+  it('a transition arrives within 100 ms of the breaker event, with the status after it', async () => {
+    const r = await rig();
+    const client = await listen(r.port);
+    let emittedAt = 0;
+    r.breaker.onTransition(() => (emittedAt = performance.now()));
+    trip(r.breaker, 3, 'ENOTFOUND');
+    const event = await client.next('transition');
+    expect(event.receivedAt - emittedAt).toBeLessThan(100);
+    expect(event.data).toMatchObject({
+      from: 'closed',
+      to: 'open',
+      cause: 'failures',
+      failures: 3,
+      lastReason: 'ENOTFOUND',
+      openForMs: 10_000,
+      message: 'Circuit changed from closed to open (3 consecutive failures, last: ENOTFOUND; trial in 10 s)',
+      status: { state: 'open', trialInSeconds: 10, counters: { consecutiveFailures: 0 } },
+    });
+  });
+
+  it('sends each probe result, before the transition it causes, with the counters after it', async () => {
+    const r = await rig();
+    const client = await listen(r.port);
+    r.probeAnswer = { kind: 'failure', reason: 'ECONNREFUSED', latencyMs: 2 };
+    r.loop.start();
+    await r.timers.tick();
+    await client.next('probe', 1);
+    expect(client.events[1]!.data).toEqual({
+      at: new Date(WALL_START).toISOString(),
+      ok: false,
+      status: null,
+      reason: 'ECONNREFUSED',
+      latencyMs: 2,
+      state: 'closed',
+      counters: { consecutiveFailures: 1, consecutiveSuccesses: 0, trialsInFlight: 0 },
+    });
+    await r.timers.tick();
+    await r.timers.tick();
+    await client.next('transition');
+    expect(client.events.map((event) => event.name)).toEqual(['snapshot', 'probe', 'probe', 'probe', 'transition']);
+  });
+
+  it('a flood of proxied calls is one event per sample period, not one per call', async () => {
+    const r = await rig();
+    const upstream = await startCountingUpstream(answerStatus(200));
+    cleanups.push(() => upstream.close());
+    const proxy = createProxy({ breaker: r.breaker, logger: new RecordingLogger(), observer: r.metrics, lastOutcome: r.lastOutcome, upstream: upstream.url, requestTimeoutMs: 2_000, acceptClientErrors: false });
+    const proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
+    cleanups.push(() => proxy.close());
+    const client = await listen(r.port);
+
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 20 });
+    cleanups.push(() => agent.destroy());
+    const replies = await Promise.all(Array.from({ length: 300 }, () => call(proxyPort, { agent })));
+    expect(replies.every((reply) => reply.status === 200)).toBe(true);
+    await turn();
+    expect(client.events.map((event) => event.name)).toEqual(['snapshot']);
+
+    r.wall += 1_000;
+    r.intervals.run(1_000);
+    const calls = await client.next('calls');
+    expect(calls.data).toEqual({ at: new Date(WALL_START + 1_000).toISOString(), seconds: 1, proxy: { success: 300 } });
+    // a quiet period sends nothing
+    r.intervals.run(1_000);
+    await turn();
+    expect(client.events.map((event) => event.name)).toEqual(['snapshot', 'calls']);
+  });
+
+  it('sends a heartbeat comment every 15 s while a client listens, and stops when the last one leaves', async () => {
+    const r = await rig();
+    expect(r.intervals.periods()).toEqual([1_000]);
+    const client = await listen(r.port);
+    expect(r.intervals.periods()).toEqual([1_000, 15_000]);
+    expect(client.comments).toEqual([]);
+    r.wall += 15_000;
+    r.intervals.run(15_000);
+    await client.until(() => client.comments.length === 1, 'the heartbeat');
+    expect(client.comments).toEqual([`heartbeat ${new Date(WALL_START + 15_000).toISOString()}`]);
+    client.close();
+    await client.closed;
+    await waitFor(() => r.admin.events.stats.clients === 0, 'the server to see the client leave');
+    expect(r.intervals.periods()).toEqual([1_000]);
+  });
+});
+
+describe('limits', () => {
+  jest.setTimeout(20_000);
+
+  it('drops a client that does not read, before its unsent bytes pass the bound, and keeps serving the others', async () => {
+    const maxBufferedBytes = 64 * 1024;
+    const r = await rig({}, { maxBufferedBytes });
+    const reader = await listen(r.port);
+    const slow = net.connect(r.port, '127.0.0.1');
+    let slowClosed = false;
+    slow.on('close', () => (slowClosed = true));
+    slow.on('error', () => undefined);
+    slow.write('GET /events HTTP/1.1\r\nHost: monitor\r\n\r\n');
+    // it never reads: the kernel's buffers fill, then the server's
+    slow.pause();
+    await waitFor(() => r.admin.events.stats.clients === 2, 'both clients');
+
+    let largest = 0;
+    let sent = 0;
+    // one transition with its status is ~1 KB; loopback buffers take a few MB before the server holds any
+    for (let batch = 0; batch < 1_000 && r.admin.events.stats.dropped === 0; batch += 1) {
+      for (let i = 0; i < 10; i += 1) {
+        r.breaker.isolate();
+        r.breaker.reset();
+        sent += 2;
+      }
+      await turn();
+      largest = Math.max(largest, r.admin.events.stats.bufferedBytes);
+    }
+    expect(r.admin.events.stats).toMatchObject({ clients: 1, dropped: 1 });
+    // never more than the bound plus the one write that crossed it
+    expect(largest).toBeLessThan(maxBufferedBytes + 4 * 1024);
+    // reading again, it finds what the kernel held, then the end
+    slow.resume();
+    await waitFor(() => slowClosed, 'the slow client to be cut');
+    expect(r.logger.messages().filter((line) => line.includes('events client'))).toEqual([
+      expect.stringMatching(/^warn events client 127\.0\.0\.1 dropped: \d+ bytes unsent \(limit 65536\)$/),
+    ]);
+
+    // the server holds nothing for it any more, and the reader got every transition
+    for (let batch = 0; batch < 5; batch += 1) {
+      for (let i = 0; i < 10; i += 1) {
+        r.breaker.isolate();
+        r.breaker.reset();
+        sent += 2;
+      }
+      await turn();
+    }
+    await reader.until(() => reader.named('transition').length === sent, `${sent} transitions`, 5_000);
+    expect(r.admin.events.stats.bufferedBytes).toBeLessThan(maxBufferedBytes);
+  });
+
+  it('caps the clients: one more gets 503, and a place freed can be taken', async () => {
+    const r = await rig({}, { maxClients: 2 });
+    const first = await listen(r.port);
+    await listen(r.port);
+    const refused = await call(r.port, { path: '/events' });
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(JSON.parse(refused.body)).toEqual({ error: 'too many event clients', maxClients: 2 });
+
+    first.close();
+    await waitFor(() => r.admin.events.stats.clients === 1, 'the place to be freed');
+    const third = await listen(r.port);
+    expect(third.status).toBe(200);
+  });
+
+  it('close() ends every stream', async () => {
+    const r = await rig();
+    const client = await listen(r.port);
+    await r.admin.close();
+    await client.closed;
+    expect(r.admin.events.stats.clients).toBe(0);
+    expect(r.intervals.periods()).toEqual([]);
+  });
+});
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 2_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
