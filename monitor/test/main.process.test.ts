@@ -3,9 +3,11 @@
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { closedPort, startServer } from './support/http-server';
+import { rawExchange } from './support/raw-http';
 
 // Built afresh from src into a temporary directory, so `jest --selectProjects monitor` never runs a
 // stale `monitor/dist/` and never races a concurrent `npm run build` writing there.
@@ -97,6 +99,46 @@ it('exits 0 within 1 s of SIGINT with a probe in flight, and aborts that probe',
   await waitFor(() => hanging.closedSockets === 1, 'the probe socket to close');
   expect(monitor.stdout()).toMatch(/monitor stopped \(SIGINT\); final state: closed\n$/);
   await hanging.close();
+});
+
+/** One GET on `agent`, its body read; the connection stays open when the agent keeps it alive. */
+function get(port: number, agent: http.Agent, path = '/'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      })
+      .on('error', reject);
+  });
+}
+
+it('exits at once on SIGTERM after pipelined calls were ended by a malformed request, and with idle keep-alive clients', async () => {
+  const upstream = await startServer((_req, res) => res.end('{}'));
+  const [proxyPort, adminPort] = [await closedPort(), await closedPort()];
+  const monitor = run({ ...fast, HTTP_CLIENT: `127.0.0.1:${upstream.port}`, PROXY_PORT: String(proxyPort), ADMIN_PORT: String(adminPort) });
+  await waitFor(() => /guarded proxy listening/.test(monitor.stdout()) && /admin API listening/.test(monitor.stdout()), 'both servers to listen');
+  // idle keep-alive connections on both servers
+  const agent = new http.Agent({ keepAlive: true });
+  expect(await get(proxyPort, agent)).toBe(200);
+  expect(await get(adminPort, agent, '/healthz')).toBe(200);
+  // three pipelined calls, then a request Node cannot parse: only a 400 comes back, and a close
+  const pipelined = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n';
+  const { text } = await rawExchange(proxyPort, `${pipelined}NOT HTTP\r\n\r\n`);
+  expect(text).toMatch(/^HTTP\/1\.1 400 /);
+  // let the upstream answer the calls that were already on their way
+  await new Promise((resolve) => setTimeout(resolve, 100));
+
+  const signalledAt = performance.now();
+  monitor.child.kill('SIGTERM');
+  const { code, at } = await monitor.exited;
+  expect(code).toBe(0);
+  expect(at - signalledAt).toBeLessThan(1_000);
+  // ended by the empty event loop, not by the deadline's forced exit
+  expect(monitor.stdout()).not.toContain('exiting anyway');
+  expect(monitor.stdout()).toMatch(/monitor stopped \(SIGTERM\); final state: closed\n$/);
+  agent.destroy();
+  await upstream.close();
 });
 
 it('writes json lines with LOG_FORMAT=json', async () => {
