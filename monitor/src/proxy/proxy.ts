@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { CircuitBreaker, Ticket } from '@circuit-breaker-demo/breaker';
+import { CLIENT_LIMITS } from '../client-limits';
 import type { LastOutcome } from '../last-outcome';
 import type { Logger } from '../logger';
 import type { CallObserver } from '../metrics';
@@ -69,10 +70,10 @@ export interface ProxyOptions {
 
 export const PROXY_DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
-  headersTimeoutMs: 10_000,
-  clientRequestTimeoutMs: 30_000,
+  headersTimeoutMs: CLIENT_LIMITS.headersTimeoutMs,
+  clientRequestTimeoutMs: CLIENT_LIMITS.clientRequestTimeoutMs,
   totalTimeoutMs: 60_000,
-  connectionsCheckingIntervalMs: 1_000,
+  connectionsCheckingIntervalMs: CLIENT_LIMITS.connectionsCheckingIntervalMs,
   maxSockets: 256,
 } as const;
 
