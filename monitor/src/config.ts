@@ -2,6 +2,7 @@
  * Configuration, parsed once at the edge into a typed, frozen object (SPEC "Configuration").
  * Nothing else in the monitor reads the environment.
  */
+import { isIP } from 'node:net';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
@@ -25,6 +26,8 @@ export interface Config {
   readonly adminPort: number;
   /** 0 = off */
   readonly proxyPort: number;
+  /** the IP address both servers listen on: loopback unless told otherwise (the image says 0.0.0.0) */
+  readonly listenAddress: string;
 }
 
 export type ConfigResult = { readonly ok: true; readonly config: Config } | { readonly ok: false; readonly errors: readonly string[] };
@@ -90,6 +93,12 @@ const probePath: Parser<string> = {
   parse: (text) => (text.startsWith('/') && !/[\s\u0000-\u001f\u007f#]/.test(text) ? text : undefined),
 };
 
+/** An IP literal, not a name: a name may resolve to several addresses, or to none at start. */
+const ipAddress: Parser<string> = {
+  accepts: 'an IPv4 or IPv6 address, without brackets: 127.0.0.1 or ::1 (this machine only), 0.0.0.0 (every IPv4 interface), :: (every interface), or one interface\'s address',
+  parse: (text) => (isIP(text) !== 0 ? text : undefined),
+};
+
 // `_` is allowed because compose service names may contain it, and the URL form accepts it too
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?):(\d+)$/;
 
@@ -140,6 +149,7 @@ export function parseConfig(env: Env): ConfigResult {
     logFormat: read('LOG_FORMAT', logFormat, 'text'),
     adminPort: read('ADMIN_PORT', port, '8081'),
     proxyPort: read('PROXY_PORT', port, '8080'),
+    listenAddress: read('LISTEN_ADDRESS', ipAddress, '127.0.0.1'),
   };
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
     errors.push(`ADMIN_PORT and PROXY_PORT are both ${values.adminPort}: expected two different ports (or 0 to turn one off)`);
@@ -167,5 +177,6 @@ export function describeConfig(config: Config): Record<string, string | number |
     LOG_FORMAT: config.logFormat,
     ADMIN_PORT: config.adminPort,
     PROXY_PORT: config.proxyPort,
+    LISTEN_ADDRESS: config.listenAddress,
   };
 }

@@ -20,8 +20,6 @@ import { logTransition } from './transition-log';
 const EX_CONFIG = 78;
 /** SIGTERM/SIGINT must end the process within 1 s, whatever still holds the event loop. */
 const SHUTDOWN_DEADLINE_MS = 900;
-/** The monitor runs in a container: its servers answer on every interface. */
-const LISTEN_HOST = '0.0.0.0';
 
 function main(): void {
   // `.env` for local runs: from the directory npm was started in (so `npm start -w monitor` at
@@ -107,13 +105,18 @@ function main(): void {
   // probing starts once every server listens; a port that cannot be bound ends the process
   void Promise.all(
     servers.map(({ variable, name, port, handle }) =>
-      handle.listen(port, LISTEN_HOST).then(
+      handle.listen(port, config.listenAddress).then(
         (bound) => {
-          logger.info(`${name} listening on port ${bound.port}`, { event: 'listen', server: variable, port: bound.port });
+          logger.info(`${name} listening on port ${bound.port} at ${config.listenAddress}`, {
+            event: 'listen',
+            server: variable,
+            port: bound.port,
+            address: config.listenAddress,
+          });
           return true;
         },
         (error: NodeJS.ErrnoException) => {
-          logger.error(`${variable}=${port}: cannot listen: ${error.code ?? error.message}${error.code === 'EADDRINUSE' ? ' (port already in use)' : ''}`, {
+          logger.error(`${variable}=${port}: cannot listen: ${error.code ?? error.message}${listenHint(error.code, config.listenAddress)}`, {
             event: 'error',
             variable,
             port,
@@ -132,6 +135,13 @@ function main(): void {
     process.exitCode = 1;
     for (const server of servers) void server.handle.close();
   });
+}
+
+/** What a failed listen's code means here; an address this machine does not have names the variable. */
+function listenHint(code: string | undefined, address: string): string {
+  if (code === 'EADDRINUSE') return ' (port already in use)';
+  if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') return ` (LISTEN_ADDRESS=${address} is not available on this machine)`;
+  return '';
 }
 
 main();

@@ -31,6 +31,7 @@ describe('defaults', () => {
       logFormat: 'text',
       adminPort: 8081,
       proxyPort: 8080,
+      listenAddress: '127.0.0.1',
     });
   });
 
@@ -232,6 +233,23 @@ describe.each([
 
   it.each(['65536', '-1', '80.5', 'http', ''])('rejects %p', (value) => {
     expect(errors({ ...base, [name]: value })).toEqual([`${name}=${JSON.stringify(value)} is not valid: expected a port 1-65535, or 0 to turn it off`]);
+  });
+});
+
+describe('LISTEN_ADDRESS', () => {
+  it('is loopback by default: outside a container the servers are not on the network', () => {
+    expect(valid({}).listenAddress).toBe('127.0.0.1');
+    expect(describeConfig(valid({}))).toMatchObject({ LISTEN_ADDRESS: '127.0.0.1' });
+  });
+
+  it.each(['0.0.0.0', '127.0.0.1', '192.168.1.20', '::', '::1', 'fe80::1%eth0', '::ffff:127.0.0.1', ' 0.0.0.0 '])('accepts %p', (value) => {
+    expect(valid({ LISTEN_ADDRESS: value }).listenAddress).toBe(value.trim());
+  });
+
+  it.each(['localhost', 'monitor', '[::1]', '0.0.0.0:8080', '256.1.1.1', '1.2.3', '01.2.3.4', ''])('rejects %p', (value) => {
+    expect(errors({ ...base, LISTEN_ADDRESS: value })).toEqual([
+      `LISTEN_ADDRESS=${JSON.stringify(value)} is not valid: expected an IPv4 or IPv6 address, without brackets: 127.0.0.1 or ::1 (this machine only), 0.0.0.0 (every IPv4 interface), :: (every interface), or one interface's address`,
+    ]);
   });
 });
 

@@ -4,6 +4,7 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { closedPort, startServer } from './support/http-server';
@@ -139,6 +140,63 @@ it('exits at once on SIGTERM after pipelined calls were ended by a malformed req
   expect(monitor.stdout()).toMatch(/monitor stopped \(SIGTERM\); final state: closed\n$/);
   agent.destroy();
   await upstream.close();
+});
+
+/** Whether a TCP connection to host:port is accepted. */
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+// 127.0.0.2 is this machine too (Linux routes all of 127.0.0.0/8 to loopback), but not 127.0.0.1
+it.each([
+  ['unset (loopback)', undefined, false],
+  ['0.0.0.0', '0.0.0.0', true],
+])('LISTEN_ADDRESS %s: both servers listen there, and only there', async (_label, address, everywhere) => {
+  const upstream = await startServer((_req, res) => res.end('{}'));
+  const [proxyPort, adminPort] = [await closedPort(), await closedPort()];
+  const env = { ...fast, HTTP_CLIENT: `127.0.0.1:${upstream.port}`, PROXY_PORT: String(proxyPort), ADMIN_PORT: String(adminPort) };
+  const monitor = run(address === undefined ? env : { ...env, LISTEN_ADDRESS: address });
+  await waitFor(() => /guarded proxy listening/.test(monitor.stdout()) && /admin API listening/.test(monitor.stdout()), 'both servers to listen');
+  const shown = address ?? '127.0.0.1';
+  expect(monitor.stdout()).toContain(`guarded proxy listening on port ${proxyPort} at ${shown}\n`);
+  expect(monitor.stdout()).toContain(`admin API listening on port ${adminPort} at ${shown}\n`);
+  expect(monitor.stdout()).toContain(` LISTEN_ADDRESS=${shown}\n`);
+  for (const port of [proxyPort, adminPort]) {
+    expect(await accepts('127.0.0.1', port)).toBe(true);
+    expect(await accepts('127.0.0.2', port)).toBe(everywhere);
+  }
+  monitor.child.kill('SIGTERM');
+  expect((await monitor.exited).code).toBe(0);
+  await upstream.close();
+});
+
+it("the image's healthcheck asks the monitor where it listens", async () => {
+  const upstream = await startServer((_req, res) => res.end('{}'));
+  const adminPort = await closedPort();
+  // another loopback address, so asking 127.0.0.1 would find nothing
+  const env = { ADMIN_PORT: String(adminPort), LISTEN_ADDRESS: '127.0.0.2' };
+  const monitor = run({ ...fast, ...env, HTTP_CLIENT: `127.0.0.1:${upstream.port}` });
+  await waitFor(() => /admin API listening/.test(monitor.stdout()) && / info probe ok: /.test(monitor.stdout()), 'the admin API and a probe');
+  const healthcheck = spawnSync(process.execPath, [path.join(outDir, 'healthcheck.js')], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+  expect(healthcheck.status).toBe(0);
+  monitor.child.kill('SIGTERM');
+  await monitor.exited;
+  await upstream.close();
+});
+
+it('exits 1, naming LISTEN_ADDRESS, when the address is not one of this machine', async () => {
+  // 192.0.2.0/24 is reserved for documentation: no machine has it
+  const monitor = run({ ...fast, HTTP_CLIENT: '127.0.0.1:9', ADMIN_PORT: String(await closedPort()), LISTEN_ADDRESS: '192.0.2.1' });
+  const { code } = await monitor.exited;
+  expect(code).toBe(1);
+  expect(monitor.stdout()).toMatch(/ error ADMIN_PORT=\d+: cannot listen: EADDRNOTAVAIL \(LISTEN_ADDRESS=192\.0\.2\.1 is not available on this machine\)\n/);
 });
 
 it('writes json lines with LOG_FORMAT=json', async () => {

@@ -49,3 +49,18 @@ describe.each(['monitor', 'upstream'])('%s/Dockerfile', (service) => {
     expect(args(healthchecks[0]!)).toMatch(/CMD \["node", /);
   });
 });
+
+describe('monitor/Dockerfile', () => {
+  const dockerfile = DockerfileParser.parse(readFileSync(path.join(ROOT, 'monitor', 'Dockerfile'), 'utf8'));
+  const finalStageStart = dockerfile.getFROMs().at(-1)?.getRange().start.line ?? 0;
+
+  it("listens on the container's network: LISTEN_ADDRESS=0.0.0.0 in the final stage (elsewhere the default is loopback)", () => {
+    const listen = dockerfile
+      .getENVs()
+      .filter((env) => env.getRange().start.line >= finalStageStart)
+      .flatMap((env) => env.getProperties())
+      .filter((property) => property.getName() === 'LISTEN_ADDRESS')
+      .map((property) => property.getValue());
+    expect(listen).toEqual(['0.0.0.0']);
+  });
+});
