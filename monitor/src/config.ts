@@ -2,6 +2,7 @@
  * Configuration, parsed once at the edge into a typed, frozen object (SPEC "Configuration").
  * Nothing else in the monitor reads the environment.
  */
+import { isIP } from 'node:net';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
@@ -54,6 +55,8 @@ export interface Config {
   readonly alertWebhook?: AlertWebhookConfig;
   /** ADMIN_TOKEN: the bearer token of the control endpoints; undefined = control off */
   readonly adminToken: string | undefined;
+  /** the IP address both servers listen on: loopback unless told otherwise (the image says 0.0.0.0) */
+  readonly listenAddress: string;
 }
 
 export type SlidingWindow = { readonly calls: number } | { readonly timeMs: number };
@@ -131,6 +134,12 @@ const adminToken: Parser<string | null> = {
   accepts: `at least ${MIN_ADMIN_TOKEN_LENGTH} printable ASCII characters without spaces (or empty for control off)`,
   parse: (text) => (text === '' ? null : text.length >= MIN_ADMIN_TOKEN_LENGTH && /^[\x21-\x7e]+$/.test(text) ? text : undefined),
   show: (raw) => `(hidden, ${raw.length} characters)`,
+};
+
+/** An IP literal, not a name: a name may resolve to several addresses, or to none at start. */
+const ipAddress: Parser<string> = {
+  accepts: 'an IPv4 or IPv6 address, without brackets: 127.0.0.1 or ::1 (this machine only), 0.0.0.0 (every IPv4 interface), :: (every interface), or one interface\'s address',
+  parse: (text) => (isIP(text) !== 0 ? text : undefined),
 };
 
 // `_` is allowed because compose service names may contain it, and the URL form accepts it too
@@ -266,6 +275,7 @@ export function parseConfig(env: Env): ConfigResult {
     proxyFallback: read('PROXY_FALLBACK', proxyFallback, 'none'),
     proxyCacheMaxBytes: read('PROXY_CACHE_MAX_BYTES', integerAtLeast(0), '16777216'),
     adminToken: read('ADMIN_TOKEN', adminToken, '') ?? undefined,
+    listenAddress: read('LISTEN_ADDRESS', ipAddress, '127.0.0.1'),
   };
   const alertWebhook = readAlertWebhook();
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
@@ -358,5 +368,6 @@ export function describeConfig(config: Config): Record<string, string | number |
       : {}),
     // whether it is set, never the token itself
     ADMIN_TOKEN: config.adminToken === undefined ? 'unset' : 'set',
+    LISTEN_ADDRESS: config.listenAddress,
   };
 }

@@ -25,8 +25,6 @@ const EX_CONFIG = 78;
 const SHUTDOWN_DEADLINE_MS = 900;
 /** Within that deadline, what the alert webhook's queue gets to flush; the rest is for closing and the stop line. */
 const ALERT_FLUSH_MS = 500;
-/** The monitor runs in a container: its servers answer on every interface. */
-const LISTEN_HOST = '0.0.0.0';
 
 function main(): void {
   // `.env` for local runs: from the directory npm was started in (so `npm start -w monitor` at
@@ -99,7 +97,11 @@ function main(): void {
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
-    setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
+    setTimeout(() => {
+      // something still holds the event loop (a timer or a socket left behind: a bug to find)
+      logger.warn(`shutdown not done after ${SHUTDOWN_DEADLINE_MS} ms: exiting anyway`, { event: 'stop', signal, forced: true });
+      process.exit(0);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     void Promise.all([loop.stop(), ...servers.map((server) => server.handle.close()), alerts?.close(ALERT_FLUSH_MS)]).then(() => {
       logger.info(`monitor stopped (${signal}); final state: ${breaker.state}`, { event: 'stop', signal, state: breaker.state });
       process.exitCode = 0;
@@ -114,13 +116,18 @@ function main(): void {
   // probing starts once every server listens; a port that cannot be bound ends the process
   void Promise.all(
     servers.map(({ variable, name, port, handle }) =>
-      handle.listen(port, LISTEN_HOST).then(
+      handle.listen(port, config.listenAddress).then(
         (bound) => {
-          logger.info(`${name} listening on port ${bound.port}`, { event: 'listen', server: variable, port: bound.port });
+          logger.info(`${name} listening on port ${bound.port} at ${config.listenAddress}`, {
+            event: 'listen',
+            server: variable,
+            port: bound.port,
+            address: config.listenAddress,
+          });
           return true;
         },
         (error: NodeJS.ErrnoException) => {
-          logger.error(`${variable}=${port}: cannot listen: ${error.code ?? error.message}${error.code === 'EADDRINUSE' ? ' (port already in use)' : ''}`, {
+          logger.error(`${variable}=${port}: cannot listen: ${error.code ?? error.message}${listenHint(error.code, config.listenAddress)}`, {
             event: 'error',
             variable,
             port,
@@ -139,6 +146,13 @@ function main(): void {
     process.exitCode = 1;
     for (const server of servers) void server.handle.close();
   });
+}
+
+/** What a failed listen's code means here; an address this machine does not have names the variable. */
+function listenHint(code: string | undefined, address: string): string {
+  if (code === 'EADDRINUSE') return ' (port already in use)';
+  if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') return ` (LISTEN_ADDRESS=${address} is not available on this machine)`;
+  return '';
 }
 
 main();

@@ -4,6 +4,7 @@
  */
 import type http from 'node:http';
 import { createAdmin, type Status } from '../src/admin/admin';
+import { CLIENT_LIMITS } from '../src/client-limits';
 import { CircuitBreaker } from '@circuit-breaker-demo/breaker';
 import { describeConfig, parseConfig, type Config } from '../src/config';
 import { LastOutcome } from '../src/last-outcome';
@@ -14,7 +15,7 @@ import { createProxy } from '../src/proxy/proxy';
 import { startCountingUpstream, status as answerStatus } from './support/counting-upstream';
 import { FakeClock } from './support/fake-clock';
 import { parsePrometheus, sampleValue, type Sample } from './support/prometheus-text';
-import { call, type Reply } from './support/raw-http';
+import { call, rawExchange, type Reply } from './support/raw-http';
 import { RecordingLogger } from './support/recording-logger';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -327,6 +328,27 @@ describe('other requests', () => {
     expect(reply.headers.allow).toBe('GET, HEAD');
     expect(JSON.parse(reply.body)).toEqual({ error: 'method not allowed' });
   });
+
+  it('refuses a request with two Host headers with 400 (RFC 9112 section 3.2)', async () => {
+    const { port } = await rig();
+    const { text } = await rawExchange(port, 'GET /status HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n');
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(text).toContain('more than one Host header');
+  });
+
+  it(
+    "cuts off silent and slow header senders by the proxy's limits (10 s), not Node's 30 s check",
+    async () => {
+      const { port } = await rig();
+      const [silent, slow] = await Promise.all([rawExchange(port, '', 20_000), rawExchange(port, 'GET /status HTTP/1.1\r\nHost: x\r\n', 20_000)]);
+      expect(slow.text).toMatch(/^HTTP\/1\.1 408 /);
+      for (const { ms } of [silent, slow]) {
+        expect(ms).toBeGreaterThanOrEqual(CLIENT_LIMITS.headersTimeoutMs - 100);
+        expect(ms).toBeLessThan(CLIENT_LIMITS.headersTimeoutMs + 2 * CLIENT_LIMITS.connectionsCheckingIntervalMs + 1_000);
+      }
+    },
+    25_000,
+  );
 
   it('HEAD answers without a body, and a query string is ignored', async () => {
     const { port } = await rig();

@@ -40,6 +40,7 @@ describe('defaults', () => {
       proxyFallback: 'none',
       proxyCacheMaxBytes: 16_777_216,
       adminToken: undefined,
+      listenAddress: '127.0.0.1',
     });
   });
 
@@ -270,6 +271,23 @@ describe('ADMIN_TOKEN', () => {
     expect(describeConfig(valid({ ADMIN_TOKEN: token })).ADMIN_TOKEN).toBe('set');
     expect(describeConfig(valid({})).ADMIN_TOKEN).toBe('unset');
     expect(JSON.stringify(describeConfig(valid({ ADMIN_TOKEN: token })))).not.toContain(token);
+  });
+});
+
+describe('LISTEN_ADDRESS', () => {
+  it('is loopback by default: outside a container the servers are not on the network', () => {
+    expect(valid({}).listenAddress).toBe('127.0.0.1');
+    expect(describeConfig(valid({}))).toMatchObject({ LISTEN_ADDRESS: '127.0.0.1' });
+  });
+
+  it.each(['0.0.0.0', '127.0.0.1', '192.168.1.20', '::', '::1', 'fe80::1%eth0', '::ffff:127.0.0.1', ' 0.0.0.0 '])('accepts %p', (value) => {
+    expect(valid({ LISTEN_ADDRESS: value }).listenAddress).toBe(value.trim());
+  });
+
+  it.each(['localhost', 'monitor', '[::1]', '0.0.0.0:8080', '256.1.1.1', '1.2.3', '01.2.3.4', ''])('rejects %p', (value) => {
+    expect(errors({ ...base, LISTEN_ADDRESS: value })).toEqual([
+      `LISTEN_ADDRESS=${JSON.stringify(value)} is not valid: expected an IPv4 or IPv6 address, without brackets: 127.0.0.1 or ::1 (this machine only), 0.0.0.0 (every IPv4 interface), :: (every interface), or one interface's address`,
+    ]);
   });
 });
 

@@ -2,11 +2,14 @@
  * The real process: the monitor compiled to JavaScript and run under plain node, as Docker runs it.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { closedPort, startServer } from './support/http-server';
 import { answerWith, startReceiver, type Receiver, type ReceivedPost } from './support/webhook-receiver';
+import { rawExchange } from './support/raw-http';
 
 // Built afresh from src into a temporary directory, so `jest --selectProjects monitor` never runs a
 // stale `monitor/dist/` and never races a concurrent `npm run build` writing there.
@@ -25,6 +28,8 @@ beforeAll(() => {
     encoding: 'utf8',
   });
   if (build.status !== 0) throw new Error(`monitor build failed:\n${build.stdout}${build.stderr}`);
+  // the dashboard's static files, copied as the monitor's build script does
+  cpSync(path.join(repo, 'monitor/src/admin/dashboard'), path.join(outDir, 'admin/dashboard'), { recursive: true });
 }, 60_000);
 
 afterAll(() => {
@@ -98,6 +103,103 @@ it('exits 0 within 1 s of SIGINT with a probe in flight, and aborts that probe',
   await waitFor(() => hanging.closedSockets === 1, 'the probe socket to close');
   expect(monitor.stdout()).toMatch(/monitor stopped \(SIGINT\); final state: closed\n$/);
   await hanging.close();
+});
+
+/** One GET on `agent`, its body read; the connection stays open when the agent keeps it alive. */
+function get(port: number, agent: http.Agent, path = '/'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      })
+      .on('error', reject);
+  });
+}
+
+it('exits at once on SIGTERM after pipelined calls were ended by a malformed request, and with idle keep-alive clients', async () => {
+  const upstream = await startServer((_req, res) => res.end('{}'));
+  const [proxyPort, adminPort] = [await closedPort(), await closedPort()];
+  const monitor = run({ ...fast, HTTP_CLIENT: `127.0.0.1:${upstream.port}`, PROXY_PORT: String(proxyPort), ADMIN_PORT: String(adminPort) });
+  await waitFor(() => /guarded proxy listening/.test(monitor.stdout()) && /admin API listening/.test(monitor.stdout()), 'both servers to listen');
+  // idle keep-alive connections on both servers
+  const agent = new http.Agent({ keepAlive: true });
+  expect(await get(proxyPort, agent)).toBe(200);
+  expect(await get(adminPort, agent, '/healthz')).toBe(200);
+  // three pipelined calls, then a request Node cannot parse: only a 400 comes back, and a close
+  const pipelined = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n';
+  const { text } = await rawExchange(proxyPort, `${pipelined}NOT HTTP\r\n\r\n`);
+  expect(text).toMatch(/^HTTP\/1\.1 400 /);
+  // let the upstream answer the calls that were already on their way
+  await new Promise((resolve) => setTimeout(resolve, 100));
+
+  const signalledAt = performance.now();
+  monitor.child.kill('SIGTERM');
+  const { code, at } = await monitor.exited;
+  expect(code).toBe(0);
+  expect(at - signalledAt).toBeLessThan(1_000);
+  // ended by the empty event loop, not by the deadline's forced exit
+  expect(monitor.stdout()).not.toContain('exiting anyway');
+  expect(monitor.stdout()).toMatch(/monitor stopped \(SIGTERM\); final state: closed\n$/);
+  agent.destroy();
+  await upstream.close();
+});
+
+/** Whether a TCP connection to host:port is accepted. */
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, host);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+// 127.0.0.2 is this machine too (Linux routes all of 127.0.0.0/8 to loopback), but not 127.0.0.1
+it.each([
+  ['unset (loopback)', undefined, false],
+  ['0.0.0.0', '0.0.0.0', true],
+])('LISTEN_ADDRESS %s: both servers listen there, and only there', async (_label, address, everywhere) => {
+  const upstream = await startServer((_req, res) => res.end('{}'));
+  const [proxyPort, adminPort] = [await closedPort(), await closedPort()];
+  const env = { ...fast, HTTP_CLIENT: `127.0.0.1:${upstream.port}`, PROXY_PORT: String(proxyPort), ADMIN_PORT: String(adminPort) };
+  const monitor = run(address === undefined ? env : { ...env, LISTEN_ADDRESS: address });
+  await waitFor(() => /guarded proxy listening/.test(monitor.stdout()) && /admin API listening/.test(monitor.stdout()), 'both servers to listen');
+  const shown = address ?? '127.0.0.1';
+  expect(monitor.stdout()).toContain(`guarded proxy listening on port ${proxyPort} at ${shown}\n`);
+  expect(monitor.stdout()).toContain(`admin API listening on port ${adminPort} at ${shown}\n`);
+  expect(monitor.stdout()).toContain(` LISTEN_ADDRESS=${shown}\n`);
+  for (const port of [proxyPort, adminPort]) {
+    expect(await accepts('127.0.0.1', port)).toBe(true);
+    expect(await accepts('127.0.0.2', port)).toBe(everywhere);
+  }
+  monitor.child.kill('SIGTERM');
+  expect((await monitor.exited).code).toBe(0);
+  await upstream.close();
+});
+
+it("the image's healthcheck asks the monitor where it listens", async () => {
+  const upstream = await startServer((_req, res) => res.end('{}'));
+  const adminPort = await closedPort();
+  // another loopback address, so asking 127.0.0.1 would find nothing
+  const env = { ADMIN_PORT: String(adminPort), LISTEN_ADDRESS: '127.0.0.2' };
+  const monitor = run({ ...fast, ...env, HTTP_CLIENT: `127.0.0.1:${upstream.port}` });
+  await waitFor(() => /admin API listening/.test(monitor.stdout()) && / info probe ok: /.test(monitor.stdout()), 'the admin API and a probe');
+  const healthcheck = spawnSync(process.execPath, [path.join(outDir, 'healthcheck.js')], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+  expect(healthcheck.status).toBe(0);
+  monitor.child.kill('SIGTERM');
+  await monitor.exited;
+  await upstream.close();
+});
+
+it('exits 1, naming LISTEN_ADDRESS, when the address is not one of this machine', async () => {
+  // 192.0.2.0/24 is reserved for documentation: no machine has it
+  const monitor = run({ ...fast, HTTP_CLIENT: '127.0.0.1:9', ADMIN_PORT: String(await closedPort()), LISTEN_ADDRESS: '192.0.2.1' });
+  const { code } = await monitor.exited;
+  expect(code).toBe(1);
+  expect(monitor.stdout()).toMatch(/ error ADMIN_PORT=\d+: cannot listen: EADDRNOTAVAIL \(LISTEN_ADDRESS=192\.0\.2\.1 is not available on this machine\)\n/);
 });
 
 it('writes json lines with LOG_FORMAT=json', async () => {

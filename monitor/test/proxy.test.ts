@@ -388,6 +388,78 @@ describe('half_open under concurrency', () => {
     upstream.release(echo);
     expect((await call(port)).status).toBe(200);
   });
+  it('holds the trial slot while a trial answer streams, and counts the trial once its body is complete', async () => {
+    const { port, breaker, clock, upstream, metrics } = await rig();
+    trip(breaker);
+    clock.advance(10_000);
+    let finish: (() => void) | undefined;
+    upstream.answer((received, res) => {
+      if (received.url !== '/trial') return echo(received, res);
+      res.writeHead(200, { 'content-length': '10' });
+      res.write('first');
+      finish = () => res.end('-last');
+    });
+    const client = rawClient(port);
+    client.send('GET /trial HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => client.text.endsWith('first'), 'the first part of the trial answer');
+    expect(breaker.snapshot()).toMatchObject({ state: 'half_open', trialsInFlight: 1 });
+    // the slot is still taken: another call is not a second trial
+    expect((await call(port)).status).toBe(503);
+    expect(metrics.callTotals().proxy.success).toBe(0);
+
+    finish!();
+    await waitFor(() => client.text.endsWith('first-last'), 'the rest of the trial answer');
+    await waitFor(() => metrics.callTotals().proxy.success === 1, 'the trial to be counted');
+    expect(breaker.snapshot()).toMatchObject({ state: 'half_open', trialsInFlight: 0, consecutiveSuccesses: 1 });
+    expect((await call(port)).status).toBe(200);
+  });
+
+  it('frees the trial slot without an outcome when the client of a trial leaves while its answer streams', async () => {
+    const { port, breaker, clock, upstream, metrics } = await rig();
+    trip(breaker);
+    clock.advance(10_000);
+    upstream.answer((_received, res) => {
+      res.writeHead(200, { 'content-length': '10' });
+      res.write('first');
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('error', () => undefined);
+    socket.write('GET /gone HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => text.endsWith('first'), 'the first part of the trial answer');
+
+    socket.destroy();
+    await waitFor(() => upstream.abandoned === 1, 'the upstream call to be aborted');
+    expect(breaker.snapshot()).toMatchObject({ state: 'half_open', trialsInFlight: 0, consecutiveSuccesses: 0 });
+    expect(metrics.callTotals().proxy).toMatchObject({ aborted: 1, success: 0, failure: 0 });
+  });
+
+  it('gives back the tickets and timers of pipelined calls at once when a malformed request ends their connection', async () => {
+    fakeProxyTime();
+    try {
+      const { port, breaker, clock, upstream, metrics } = await rig({ breaker: { halfOpenMaxCalls: 3 } });
+      trip(breaker);
+      clock.advance(10_000);
+      upstream.hold();
+      const client = rawClient(port);
+      client.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until(() => upstream.held === 3, 'the three calls to reach the upstream');
+      client.send('NOT HTTP\r\n\r\n');
+      await until(() => client.closed, 'the proxy to close the connection');
+      expect(client.text).toMatch(/^HTTP\/1\.1 400 /);
+      // the two answers queued behind the first never hear from Node that their connection closed
+      await until(() => breaker.snapshot().trialsInFlight === 0, 'every trial slot to be given back');
+      expect(metrics.callTotals().proxy).toMatchObject({ aborted: 3, success: 0, failure: 0 });
+      // none of their timers is left to hold the process up
+      expect(jest.getTimerCount()).toBe(0);
+      await until(() => upstream.abandoned === 3, 'the three upstream calls to be aborted');
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
 });
 
 describe('refused requests', () => {
@@ -397,6 +469,16 @@ describe('refused requests', () => {
     expect(text).toMatch(/^HTTP\/1\.1 400 /);
     expect(text).toContain('not an open proxy');
     expect(upstream.connections).toBe(0);
+  });
+
+  it('refuses a request with two Host headers with 400 (RFC 9112 section 3.2), without calling the upstream', async () => {
+    const { port, upstream, metrics } = await rig();
+    const { text } = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: a.example\r\nhost: b.example\r\n\r\n');
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(text).toContain('more than one Host header');
+    expect(upstream.connections).toBe(0);
+    expect(metrics.callTotals().proxy).toMatchObject({ success: 0, failure: 0, aborted: 0, rejected: 0 });
+    expect((await call(port)).status).toBe(200);
   });
 
   it('refuses CONNECT with 405', async () => {
@@ -725,7 +807,35 @@ describe('upstream faults', () => {
     expect((await call(port)).status).toBe(200);
   });
 
-  it('cuts a response still streaming when the total time is up; its outcome was counted at the headers', async () => {
+  it('counts an answer that breaks off before its body is complete as a failure, and cuts the client', async () => {
+    const { port, upstream, breaker, metrics, logger } = await rig();
+    // the headers promise 1000 bytes; the connection closes before any of them
+    upstream.answer((_received, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.flushHeaders();
+      setImmediate(() => res.socket?.destroy());
+    });
+    const cut = await call(port).catch((error: NodeJS.ErrnoException) => error);
+    expect(cut).toMatchObject({ code: 'ECONNRESET' });
+    await waitFor(() => metrics.callTotals().proxy.failure === 1, 'the failure to be counted');
+    expect(metrics.callTotals().proxy.success).toBe(0);
+    expect(breaker.snapshot().consecutiveFailures).toBe(1);
+    expect(logger.messages()).toContainEqual(expect.stringMatching(/^warn proxy call failed: GET \/: answer cut off mid-body \(ECONNRESET\) in \d+ ms \(1 consecutive failures\)$/));
+  });
+
+  it('trips the breaker through proxied calls alone when the upstream always dies after its headers', async () => {
+    const { port, upstream, breaker } = await rig();
+    upstream.answer((_received, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('partial');
+      setImmediate(() => res.socket?.destroy());
+    });
+    for (let i = 0; i < BREAKER.errorThreshold; i += 1) await call(port).catch(() => undefined);
+    await waitFor(() => breaker.state === 'open', 'the circuit to open');
+    expect((await call(port)).status).toBe(503);
+  });
+
+  it('cuts a response still streaming when the total time is up, and counts no outcome: the body never completed', async () => {
     const { port, upstream, breaker, metrics } = await rig({ proxy: { requestTimeoutMs: 100, totalTimeoutMs: 300 } });
     upstream.answer((_received, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -733,9 +843,9 @@ describe('upstream faults', () => {
     });
     const cut = await call(port).catch((error: NodeJS.ErrnoException) => error);
     expect(cut).toMatchObject({ code: 'ECONNRESET' });
-    expect(breaker.snapshot().consecutiveFailures).toBe(0);
-    expect(metrics.callTotals().proxy.success).toBe(1);
     await waitFor(() => upstream.abandoned === 1, 'the upstream call to be aborted');
+    expect(breaker.snapshot()).toMatchObject({ consecutiveFailures: 0, trialsInFlight: 0 });
+    expect(metrics.callTotals().proxy).toMatchObject({ success: 0, failure: 0, aborted: 1 });
   });
 
   it('probe and proxy failures together trip the breaker; then the proxy answers 503 without a connection', async () => {

@@ -94,3 +94,18 @@ describe(`${NGINX_STABLE} wherever the nginx image is named`, () => {
     expect(`nginx:${version.split('.').slice(0, 2).join('.')}`).toBe(NGINX_STABLE);
   });
 });
+
+describe('monitor/Dockerfile', () => {
+  const dockerfile = DockerfileParser.parse(readFileSync(path.join(ROOT, 'monitor', 'Dockerfile'), 'utf8'));
+  const finalStageStart = dockerfile.getFROMs().at(-1)?.getRange().start.line ?? 0;
+
+  it("listens on the container's network: LISTEN_ADDRESS=0.0.0.0 in the final stage (elsewhere the default is loopback)", () => {
+    const listen = dockerfile
+      .getENVs()
+      .filter((env) => env.getRange().start.line >= finalStageStart)
+      .flatMap((env) => env.getProperties())
+      .filter((property) => property.getName() === 'LISTEN_ADDRESS')
+      .map((property) => property.getValue());
+    expect(listen).toEqual(['0.0.0.0']);
+  });
+});

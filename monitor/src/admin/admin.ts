@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import type { CircuitBreaker, Clock, State } from '@circuit-breaker-demo/breaker';
+import { CLIENT_LIMITS } from '../client-limits';
 import { describeConfig, type Config } from '../config';
 import type { LastOutcome } from '../last-outcome';
 import type { Logger } from '../logger';
@@ -117,6 +118,10 @@ class AdminApi {
   }
 
   handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (hostCount(req.rawHeaders) > 1) {
+      json(res, 400, { error: 'more than one Host header (RFC 9112 section 3.2)' }, ['Connection', 'close']);
+      return;
+    }
     const target = req.url ?? '/';
     const query = target.indexOf('?');
     const path = query < 0 ? target : target.slice(0, query);
@@ -210,6 +215,12 @@ class AdminApi {
   }
 }
 
+function hostCount(raw: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') count += 1;
+  return count;
+}
+
 function json(res: http.ServerResponse, status: number, body: unknown, extra: readonly string[] = []): void {
   write(res, status, 'application/json; charset=utf-8', Buffer.from(JSON.stringify(body)), extra);
 }
@@ -223,7 +234,14 @@ function write(res: http.ServerResponse, status: number, type: string, body: Buf
 /** Builds the admin server; `listen` starts it (and the event stream's sampling), `close` stops both. */
 export function createAdmin(options: AdminOptions): AdminHandle {
   const api = new AdminApi(options);
-  const server = http.createServer({ headersTimeout: 5_000, requestTimeout: 10_000 }, (req, res) => api.handle(req, res));
+  const server = http.createServer(
+    {
+      headersTimeout: CLIENT_LIMITS.headersTimeoutMs,
+      requestTimeout: CLIENT_LIMITS.clientRequestTimeoutMs,
+      connectionsCheckingInterval: CLIENT_LIMITS.connectionsCheckingIntervalMs,
+    },
+    (req, res) => api.handle(req, res),
+  );
   const handle = serverHandle(server, (error) => options.logger.error(`admin server error: ${String(error)}`, { event: 'error' }));
   return {
     events: api.events,

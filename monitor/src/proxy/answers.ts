@@ -24,6 +24,7 @@ export function send(res: http.ServerResponse, answer: Canned): void {
 
 export const NOT_ORIGIN_FORM = canned(400, { error: 'only origin-form request targets (/path) are accepted: this is not an open proxy' });
 export const CANNOT_FORWARD = canned(400, { error: 'request cannot be forwarded' });
+export const TWO_HOSTS = canned(400, { error: 'more than one Host header (RFC 9112 section 3.2)' }, ['Connection', 'close']);
 export const CLIENT_TOO_SLOW = canned(408, { error: 'request body not received in time' }, ['Connection', 'close']);
 
 /** Written to the raw socket: Node hands a CONNECT over before any response object exists. */

@@ -11,13 +11,14 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { CircuitBreaker, Ticket } from '@circuit-breaker-demo/breaker';
+import { CLIENT_LIMITS } from '../client-limits';
 import type { LastOutcome } from '../last-outcome';
 import type { Logger } from '../logger';
 import type { CallObserver } from '../metrics';
 import { classifyStatus, networkReason } from '../probe/probe';
 import { asksToWait, parseRetryAfter } from '../retry-after';
 import { serverHandle, type ServerHandle } from '../server-handle';
-import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejection, NOT_ORIGIN_FORM, rejection, send, type Canned } from './answers';
+import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejection, NOT_ORIGIN_FORM, rejection, send, TWO_HOSTS, type Canned } from './answers';
 import { REQUEST_HEADER_ROLES, responseHeaders, withoutNominated } from './headers';
 
 export interface ProxyOptions {
@@ -54,7 +55,7 @@ export interface ProxyOptions {
   /**
    * Hard cap on an admitted exchange, from admission to the response's last byte, in ms. Up before
    * the upstream answered: 504 without an outcome (408 if the body was still coming); after: the
-   * connection is cut (the outcome was counted at the answer headers). Default: 60 s, or the client
+   * connection is cut, and an answer whose body had not all come in counts nothing. Default: 60 s, or the client
    * time above plus REQUEST_TIMEOUT when that is longer, so the cap does not pre-empt the upstream timeout.
    */
   readonly totalTimeoutMs?: number;
@@ -70,20 +71,22 @@ export interface ProxyOptions {
 
 export const PROXY_DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
-  headersTimeoutMs: 10_000,
-  clientRequestTimeoutMs: 30_000,
+  headersTimeoutMs: CLIENT_LIMITS.headersTimeoutMs,
+  clientRequestTimeoutMs: CLIENT_LIMITS.clientRequestTimeoutMs,
   totalTimeoutMs: 60_000,
-  connectionsCheckingIntervalMs: 1_000,
+  connectionsCheckingIntervalMs: CLIENT_LIMITS.connectionsCheckingIntervalMs,
   maxSockets: 256,
 } as const;
 
 /**
  * Where an admitted call is; listeners compare it to know whether an event still matters.
- * waiting: being forwarded (the body may still be coming), no answer yet. answered: the upstream's
- * headers are in (the outcome is counted) and its body streams. ended: finished before an answer
- * (502/504, 408/413, client gone).
+ * waiting: being forwarded (the body may still be coming), no answer yet. streaming: the upstream's
+ * headers are in with a success status and its body streams; the outcome waits for the body's end
+ * (an answer that breaks off is a failure), so a trial keeps its slot until then. answered: the
+ * outcome is counted (a failing status at once, a success at the body's end) and the rest streams
+ * to the client. ended: finished without an answer passed on, or cut (502/504, 408/413, client gone).
  */
-type Phase = 'waiting' | 'answered' | 'ended';
+type Phase = 'waiting' | 'streaming' | 'answered' | 'ended';
 
 /** The client's request, with how its body is framed (read by the header scan). */
 class ProxyRequest extends http.IncomingMessage {
@@ -126,6 +129,14 @@ class UpstreamRequest extends http.ClientRequest {
   ) {
     super(options);
   }
+}
+
+/**
+ * A client connection with pipelined requests: their answers wait, socketless, behind the one being
+ * written, and Node never tells them that the connection closed. The connection does, to these.
+ */
+interface PipelinedSocket extends Socket {
+  queued?: ProxyResponse[];
 }
 
 /** Retry-After values up to this many seconds get a cached 503; longer windows build theirs. */
@@ -195,6 +206,10 @@ class GuardedProxy {
       return;
     }
     const headers = this.requestHeaders(req);
+    if (headers === undefined) {
+      send(res, TWO_HOSTS);
+      return;
+    }
     if (req.announcedBytes > this.maxBodyBytes) {
       send(res, this.tooLarge);
       return;
@@ -218,6 +233,7 @@ class GuardedProxy {
     res.forwardHeaders = headers;
     req.exchange = res;
     res.on('close', onDownstreamClose);
+    if (res.socket === null) queueOn(req.socket as PipelinedSocket, res);
     const upstream = this.dispatch(res);
     if (upstream === undefined) return;
     if (req.chunked || req.announcedBytes > 0) {
@@ -291,9 +307,10 @@ class GuardedProxy {
 
   /**
    * The headers to forward: the client's end-to-end ones, Host set to the upstream's, and
-   * X-Forwarded-For (appended), -Proto and -Host. Notes the body's framing on `req`.
+   * X-Forwarded-For (appended), -Proto and -Host. Notes the body's framing on `req`. Undefined
+   * when the request has more than one Host header (RFC 9112 section 3.2: a 400).
    */
-  private requestHeaders(req: ProxyRequest): string[] {
+  private requestHeaders(req: ProxyRequest): string[] | undefined {
     const raw = req.rawHeaders;
     const headers: string[] = ['Host', this.host];
     let connection: string | undefined;
@@ -323,6 +340,7 @@ class GuardedProxy {
           headers.push(name, value);
           break;
         case 'host':
+          if (originalHost !== undefined) return undefined;
           originalHost = value;
           break;
         case 'x-forwarded-for':
@@ -347,13 +365,21 @@ class GuardedProxy {
     return (this.openAnswers[seconds] ??= rejection('open', seconds));
   }
 
-  /** The upstream answered: its status decides the outcome; its answer streams to the client. */
+  /**
+   * The upstream answered; its answer streams to the client. A failing status is counted at once; a
+   * success once its body has all come in (a body that breaks off is a failure).
+   */
   answered(res: ProxyResponse, answer: http.IncomingMessage): void {
-    res.phase = 'answered';
     const status = answer.statusCode ?? 0;
     const verdict = classifyStatus(status, this.acceptClientErrors);
-    const retryAfterMs = !verdict.ok && asksToWait(status) ? parseRetryAfter(answer.headers['retry-after'], Date.now()) : undefined;
-    this.settle(res, status, verdict.ok ? undefined : verdict.reason, retryAfterMs);
+    if (verdict.ok) {
+      res.phase = 'streaming';
+      answer.on('end', onUpstreamBodyEnd);
+    } else {
+      res.phase = 'answered';
+      const retryAfterMs = asksToWait(status) ? parseRetryAfter(answer.headers['retry-after'], Date.now()) : undefined;
+      this.settle(res, status, verdict.reason, retryAfterMs);
+    }
     answer.on('error', onUpstreamBodyError);
     try {
       res.writeHead(status, answer.statusMessage, responseHeaders(answer.rawHeaders));
@@ -363,11 +389,31 @@ class GuardedProxy {
         event: 'error',
         source: 'proxy',
       });
+      // our fault, not the upstream's
+      if (res.phase === 'streaming') this.endWithoutOutcome(res);
       answer.destroy();
       res.destroy();
       return;
     }
     answer.pipe(res);
+  }
+
+  /** A success's body has all come in: now it counts. */
+  bodyComplete(res: ProxyResponse, status: number): void {
+    res.phase = 'answered';
+    this.settle(res, status, undefined);
+  }
+
+  /** A success's body broke off (the upstream closed or reset): a failure, and the client sees a cut. */
+  bodyCutOff(res: ProxyResponse, error: Error): void {
+    if (this.closing) {
+      this.endWithoutOutcome(res);
+    } else {
+      res.phase = 'ended';
+      clearTimeout(res.timer);
+      this.settle(res, res.statusCode, `answer cut off mid-body (${networkReason(error)})`);
+    }
+    res.destroy();
   }
 
   /** The upstream failed before answering: 502 for a network error, 504 for a timeout. */
@@ -467,7 +513,8 @@ class GuardedProxy {
     if (res.phase === 'waiting') {
       this.endWithoutOutcome(res, this.tooLarge);
     } else {
-      // the upstream answered early (and was counted): cut both sides
+      // the upstream answered early: cut both sides; a success whose body was still coming counts nothing
+      if (res.phase === 'streaming') this.endWithoutOutcome(res);
       res.upstream?.destroy();
       res.destroy();
     }
@@ -495,6 +542,10 @@ function onUpstreamResponse(this: UpstreamRequest, answer: http.IncomingMessage)
 function onUpstreamError(this: UpstreamRequest, error: Error): void {
   const res = this.downstream;
   if (this !== res.upstream) return;
+  if (res.phase === 'streaming') {
+    res.proxy!.bodyCutOff(res, error);
+    return;
+  }
   if (res.phase === 'answered') {
     // the answer broke off mid-body: the client must see a cut, not a clean end
     if (!res.writableFinished) res.destroy();
@@ -517,10 +568,18 @@ function onUpstreamError(this: UpstreamRequest, error: Error): void {
   proxy.failed(res, networkReason(error), 502);
 }
 
-function onUpstreamBodyError(this: http.IncomingMessage): void {
-  // a client-side answer knows its request (Node sets `req`; the typings leave it out)
-  const res = (this as http.IncomingMessage & { readonly req: UpstreamRequest }).req.downstream;
-  if (!res.writableFinished) res.destroy();
+/** A client-side answer knows its request (Node sets `req`; the typings leave it out). */
+type UpstreamAnswer = http.IncomingMessage & { readonly req: UpstreamRequest };
+
+function onUpstreamBodyEnd(this: UpstreamAnswer): void {
+  const res = this.req.downstream;
+  if (res.phase === 'streaming') res.proxy!.bodyComplete(res, this.statusCode ?? 0);
+}
+
+function onUpstreamBodyError(this: UpstreamAnswer, error: Error): void {
+  const res = this.req.downstream;
+  if (res.phase === 'streaming') res.proxy!.bodyCutOff(res, error);
+  else if (!res.writableFinished) res.destroy();
 }
 
 function onDeadline(res: ProxyResponse): void {
@@ -531,11 +590,13 @@ function onDeadline(res: ProxyResponse): void {
     // has not had all of its REQUEST_TIMEOUT; neither is an upstream fault
     else if (res.sentAt < 0) proxy.clientTooSlow(res);
     else proxy.timeUp(res);
-  } else if (res.phase === 'answered') {
+  } else if (res.phase === 'streaming' || res.phase === 'answered') {
     const left = proxy.totalTimeoutMs - (performance.now() - res.startedAt);
     if (left > 0) {
       res.timer = setTimeout(onDeadline, left, res);
     } else {
+      // a body still coming in when the time is up was cut by us: no outcome
+      if (res.phase === 'streaming') proxy.endWithoutOutcome(res);
       res.upstream?.destroy();
       res.destroy();
     }
@@ -544,8 +605,8 @@ function onDeadline(res: ProxyResponse): void {
 
 function onDownstreamClose(this: ProxyResponse): void {
   clearTimeout(this.timer);
-  if (this.phase === 'waiting') {
-    // the client left before the upstream answered: no outcome, and a trial slot is freed
+  if (this.phase === 'waiting' || this.phase === 'streaming') {
+    // the client left before the upstream's answer was all in: no outcome, and a trial slot is freed
     this.proxy!.endWithoutOutcome(this);
   } else if (this.phase === 'answered' && !this.writableFinished) {
     this.upstream?.destroy();
@@ -564,6 +625,24 @@ function onBodyData(this: ProxyRequest, chunk: Buffer): void {
     this.off('data', onBodyData);
     res.proxy!.bodyTooLarge(res);
   }
+}
+
+/** Notes an answer that waits behind another on its connection, to end it when the connection closes. */
+function queueOn(socket: PipelinedSocket, res: ProxyResponse): void {
+  const queued = socket.queued;
+  if (queued === undefined) {
+    socket.queued = [res];
+    socket.once('close', onPipelineClose);
+    return;
+  }
+  // those at the front have had their turn (Node gives the connection to them in order)
+  while (queued.length > 0 && (queued[0]!.socket !== null || queued[0]!.writableFinished)) queued.shift();
+  queued.push(res);
+}
+
+function onPipelineClose(this: PipelinedSocket): void {
+  for (const res of this.queued!) if (res.socket === null && !res.writableFinished) onDownstreamClose.call(res);
+  this.queued = undefined;
 }
 
 function onConnect(_req: http.IncomingMessage, socket: Socket): void {
