@@ -18,6 +18,8 @@ module.exports = {
   projects: [
     project('monitor', ['monitor/test/**/*.test.ts']),
     project('upstream', ['upstream/test/**/*.test.ts']),
+    // the benchmarks' own helpers (the benchmarks themselves are scripts: npm run bench)
+    project('bench', ['bench/test/**/*.test.ts']),
     // compose file, Dockerfiles and nginx config checked statically and with `nginx -t`
     project('infra', ['test/infra/**/*.test.ts']),
     // real processes: nginx, upstream and monitor on loopback
