@@ -264,6 +264,8 @@ async function bareNodeRss(node: string): Promise<ProcMemory> {
 
 interface LoadConfig {
   readonly label: string;
+  /** the monitor, or bench/passthrough-proxy.ts: the floor of a node:http proxy under the same load */
+  readonly process: 'monitor' | 'passthrough';
   readonly flags: readonly string[];
   readonly env: Readonly<Record<string, string>>;
 }
@@ -306,19 +308,24 @@ async function runProxyLoad(nodeLabel: string, node: string, configs: readonly L
     const upstream = NodeProcess.start('upstream', [compileForChild('bench/support/json-server.ts')], { PORT: '0' });
     processes.push(upstream);
     const upstreamPort = Number(/listening (\d+)/.exec(await upstream.waitForLine(/listening \d+/))?.[1]);
+    const passthroughJs = compileForChild('bench/passthrough-proxy.ts');
     const monitors = [];
     for (const [i, config] of configs.entries()) {
-      progress.step = `starting the monitor (${config.label})`;
-      const proxyPort = await freePort();
+      progress.step = `starting the ${config.process} (${config.label})`;
       const reportFile = path.join(dir, `heap-${i}.jsonl`);
-      const monitor = NodeProcess.start(
-        'monitor',
-        ['--expose-gc', '-r', HEAP_REPORTER, ...config.flags, MONITOR_MAIN],
-        { ...config.env, HTTP_CLIENT: `127.0.0.1:${upstreamPort}`, PROXY_PORT: String(proxyPort), ADMIN_PORT: String(await freePort()), LOG_LEVEL: 'warn', BENCH_HEAP_REPORT: reportFile },
-        node,
-      );
+      const preload = ['--expose-gc', '-r', HEAP_REPORTER, ...config.flags];
+      let port: number;
+      let monitor: NodeProcess;
+      if (config.process === 'monitor') {
+        port = await freePort();
+        const env = { ...config.env, HTTP_CLIENT: `127.0.0.1:${upstreamPort}`, PROXY_PORT: String(port), ADMIN_PORT: String(await freePort()), LOG_LEVEL: 'warn', BENCH_HEAP_REPORT: reportFile };
+        monitor = NodeProcess.start('monitor', [...preload, MONITOR_MAIN], env, node);
+      } else {
+        monitor = NodeProcess.start('passthrough', [...preload, passthroughJs], { ...config.env, UPSTREAM: `http://127.0.0.1:${upstreamPort}`, PORT: '0', BENCH_HEAP_REPORT: reportFile }, node);
+        port = Number(/listening (\d+)/.exec(await monitor.waitForLine(/listening \d+/))?.[1]);
+      }
       processes.push(monitor);
-      monitors.push({ config, monitor, reportFile, url: `http://127.0.0.1:${proxyPort}/`, rounds: [] as { perSecond: number; non2xx: number; errors: number }[] });
+      monitors.push({ config, monitor, reportFile, url: `http://127.0.0.1:${port}/`, rounds: [] as { perSecond: number; non2xx: number; errors: number }[] });
     }
     progress.step = `letting the monitors idle for ${IDLE_SECONDS} s`;
     await sleep(IDLE_SECONDS * 1000);
@@ -361,12 +368,18 @@ async function runProxyLoad(nodeLabel: string, node: string, configs: readonly L
   }
 }
 
-/** The configurations compared under load: the image's, and node's own defaults (today's baseline). */
+/**
+ * Compared under load: the monitor with the image's settings and with node's own defaults (today's
+ * baseline; the throughput ratio is the first over the second), and the minimal pass-through with
+ * each, the floor any node:http proxy starts from.
+ */
 function loadConfigs(shipped: ShippedMonitor): LoadConfig[] {
   const settings = [...shipped.nodeFlags, ...Object.entries(shipped.env).map(([key, value]) => `${key}=${value}`)].join(' ');
   return [
-    { label: `as shipped (${settings})`, flags: shipped.nodeFlags, env: shipped.env },
-    { label: "node's defaults", flags: [], env: {} },
+    { label: `as shipped (${settings})`, process: 'monitor', flags: shipped.nodeFlags, env: shipped.env },
+    { label: "node's defaults", process: 'monitor', flags: [], env: {} },
+    { label: `minimal node:http pass-through (reference), ${settings}`, process: 'passthrough', flags: shipped.nodeFlags, env: shipped.env },
+    { label: "minimal node:http pass-through (reference), node's defaults", process: 'passthrough', flags: [], env: {} },
   ];
 }
 
@@ -468,7 +481,7 @@ function report(input: ReportInput): PartResult {
   const worstGrowth = Math.max(...growths.map((g) => g.growth));
 
   const imageLoad = loadRuns.find((entry) => entry.major === shipped.nodeMajor)?.runs;
-  const [imageShipped, imageDefaults] = imageLoad ?? [];
+  const [imageShipped, imageDefaults, floorShipped, floorDefaults] = imageLoad ?? [];
   const ratios = (runsOfNode: readonly LoadRun[]) =>
     summarize((runsOfNode[0]?.requestsPerSecond ?? []).map((rps, i) => rps / ((runsOfNode[1]?.requestsPerSecond ?? [])[i] ?? NaN)));
   const imageRatio = imageLoad === undefined ? undefined : ratios(imageLoad);
@@ -489,7 +502,8 @@ function report(input: ReportInput): PartResult {
           detail:
             (imageShipped.peakRssMb <= LOAD_RSS_LIMIT_MB ? `within the limit by ${mb(LOAD_RSS_LIMIT_MB - imageShipped.peakRssMb)} MB. ` : `missed by ${mb(imageShipped.peakRssMb - LOAD_RSS_LIMIT_MB)} MB. `) +
             `Young generation just before a gc after the load: ${mb(imageShipped.heap.youngMb)} MB as shipped, ${mb(imageDefaults?.heap.youngMb ?? NaN)} MB with node's defaults; old generation ${mb(imageShipped.heap.oldMb)} and ${mb(imageDefaults?.heap.oldMb ?? NaN)} MB. ` +
-            `The file-backed part (${mb(imageShipped.atLoadEnd.fileMb)} MB) is the node binary's pages, shared with every node process on the host.`,
+            `The file-backed part (${mb(imageShipped.atLoadEnd.fileMb)} MB) is the node binary's pages, shared with every node process on the host. ` +
+            `The floor of a node:http proxy under the same load, the minimal pass-through: peak ${mb(floorShipped?.peakRssMb ?? NaN)} MB with the same settings, ${mb(floorDefaults?.peakRssMb ?? NaN)} MB with node's defaults (idle ${mb(floorShipped?.idle.rssMb ?? NaN)} MB).`,
         },
     imageShipped === undefined
       ? { target: `monitor RSS at most ${IDLE_RSS_LIMIT_MB} MB idle, on Node ${shipped.nodeMajor}`, measured: '-', verdict: 'not measured', detail: notMeasured(imageNodeMissing, loadPattern) }
@@ -554,7 +568,7 @@ function report(input: ReportInput): PartResult {
       }),
     },
     {
-      title: "throughput as shipped / node's defaults, side by side in each round",
+      title: "guarded proxy throughput, monitor as shipped / monitor with node's defaults, side by side in each round",
       columns: ['Node', 'ratio, median (min-max)', 'rounds'],
       rows: loadRuns.map((entry) => {
         const ratio = ratios(entry.runs);
@@ -579,7 +593,7 @@ function report(input: ReportInput): PartResult {
       "RSS: VmRSS (split into RssAnon, the process's own memory, and RssFile, mostly the node binary shared with every node process) and VmHWM (peak) from /proc/<pid>/status, read once a second, and never right after a forced GC.",
       `heap: on SIGUSR2 the preloaded script notes the physical size of V8's heap spaces (young generation = new_space + new_large_object_space; old = old, large-object and trusted spaces; code), runs gc() twice and appends process.memoryUsage() to a file; taken at ${HEAP_CHECKPOINTS.map((n) => n.toLocaleString('en-US')).join(', ')} probes. Growth = heapUsed at the last checkpoint minus at probe 1,000 (after module loading and JIT warm-up). --expose-gc and the preload are the only additions to the shipped process.`,
       `every probe opens a fresh connection (the probe's agent has keepAlive: false). The counting server answers \`Connection: close\`, so it closes first and TIME_WAIT lands on the server side; TIME_WAIT sockets are counted from /proc/net/tcp and /proc/net/tcp6 (state 06, read a chunk at a time) every 5 s (server side = local port is the server's; client side = peer port is the server's). Ephemeral range ${portRange}, net.ipv4.tcp_tw_reuse=${twReuse}.`,
-      `proxy load: on each Node, one monitor per configuration (${loadConfigs(shipped).map((c) => c.label).join('; ')}) in front of one upstream process (bench/support/json-server.ts, keep-alive), at the default PROBE_INTERVAL; idle RSS read ${IDLE_SECONDS} s after start, before any proxied request; then a 1 s warm-up each and ${LOAD_ROUNDS} rounds in which each guarded proxy in turn (order alternating) takes ${LOAD_SECONDS} s of autocannon flat out, ${LOAD_CONNECTIONS} connections, as in bench:proxy. Peak = VmHWM after the load.`,
+      `proxy load: on each Node, one process per configuration (${loadConfigs(shipped).map((c) => c.label).join('; ')}) in front of one upstream process (bench/support/json-server.ts, keep-alive); the monitors at the default PROBE_INTERVAL; idle RSS read ${IDLE_SECONDS} s after start, before any proxied request; then a 1 s warm-up each and ${LOAD_ROUNDS} rounds in which each proxy in turn (order alternating) takes ${LOAD_SECONDS} s of autocannon flat out, ${LOAD_CONNECTIONS} connections, as in bench:proxy. Peak = VmHWM after the load. bench/passthrough-proxy.ts (36 lines of node:http, keep-alive agent) is the floor of a node proxy under that load.`,
     ],
     tables,
     targets,
