@@ -2,6 +2,10 @@
  * Counts TCP sockets in TIME_WAIT by port, from the kernel's own tables (/proc/net/tcp and
  * /proc/net/tcp6), read a chunk at a time: memory stays flat however many sockets there are.
  * (`ss` output read whole overflowed execFileSync's 1 MiB buffer at ~20,000 sockets: issue 17.)
+ *
+ * Like any dump of the kernel's socket tables (`ss` too), it is not one atomic snapshot: between two
+ * reads sockets come and go, and one may be listed twice, so matching sockets are counted once per
+ * address pair.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 
@@ -9,7 +13,7 @@ export const PROC_TCP_TABLES: readonly string[] = ['/proc/net/tcp', '/proc/net/t
 
 /** `st` in /proc/net/tcp: the kernel's TCP_TIME_WAIT, in hex. */
 const TIME_WAIT = '06';
-const CHUNK_BYTES = 64 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
 
 export interface TimeWaitCount {
   /** local port is `port`: the side that closed first, here the server */
@@ -45,16 +49,17 @@ function portOf(address: string): number {
 
 /** TIME_WAIT sockets whose local (server side) or peer (client side) port is `port`, over `tables`. */
 export function countTimeWait(port: number, tables: readonly string[] = PROC_TCP_TABLES): TimeWaitCount {
-  let server = 0;
-  let client = 0;
+  // only the matching sockets' address pairs are kept (tcp and tcp6 addresses never collide)
+  const server = new Set<string>();
+  const client = new Set<string>();
   for (const table of tables) {
     forEachLine(table, (line) => {
       // `  sl  local_address rem_address   st ...`; the header's fourth field is `st`, never `06`
       const [, local, peer, state] = line.trim().split(/\s+/, 4);
       if (state !== TIME_WAIT || local === undefined || peer === undefined) return;
-      if (portOf(local) === port) server += 1;
-      else if (portOf(peer) === port) client += 1;
+      if (portOf(local) === port) server.add(`${local} ${peer}`);
+      else if (portOf(peer) === port) client.add(`${local} ${peer}`);
     });
   }
-  return { server, client };
+  return { server: server.size, client: client.size };
 }

@@ -1,5 +1,5 @@
 /** The footprint benchmark's TIME_WAIT counter (issue 17): on a generated table, and on real sockets. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,11 +7,12 @@ import { countTimeWait, forEachLine } from '../support/time-wait';
 
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
 const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');
-const v4 = (port: number) => `0100007F:${hex(port)}`;
-const v6 = (port: number) => `0000000000000000FFFF00000100007F:${hex(port)}`;
+/** An address as the tables write it; `host` makes every line's address pair its own. */
+const v4 = (host: number, port: number) => `${host.toString(16).toUpperCase().padStart(8, '0')}:${hex(port)}`;
+const v6 = (host: number, port: number) => `0000000000000000FFFF0000${host.toString(16).toUpperCase().padStart(8, '0')}:${hex(port)}`;
 
 /** A /proc/net/tcp-format table of `lines` sockets, and how many of them are TIME_WAIT on `port`. */
-function table(lines: number, port: number, address: (port: number) => string): { text: string; server: number; client: number } {
+function table(lines: number, port: number, address: (host: number, port: number) => string): { text: string; server: number; client: number } {
   const rows = [HEADER];
   let server = 0;
   let client = 0;
@@ -24,9 +25,26 @@ function table(lines: number, port: number, address: (port: number) => string): 
     const peer = kind === 0 ? ephemeral : kind === 1 ? port : ephemeral;
     if (state === '06' && kind === 0) server += 1;
     if (state === '06' && kind === 1) client += 1;
-    rows.push(`${String(i).padStart(6)}: ${address(local)} ${address(peer)} ${state} 00000000:00000000 03:00000F9F 00000000     0        0 0 3 000000004a0032ca`);
+    rows.push(`${String(i).padStart(6)}: ${address(0x0100007f, local)} ${address(i + 1, peer)} ${state} 00000000:00000000 03:00000F9F 00000000     0        0 0 3 000000004a0032ca`);
   }
   return { text: rows.join('\n'), server, client };
+}
+
+/**
+ * Listens on a port below the ephemeral range: no other process's outgoing connection can then
+ * leave sockets on it (a port from listen(0) may have been some client's a moment ago).
+ */
+async function listenBelowEphemeralRange(server: net.Server): Promise<number> {
+  const firstEphemeral = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  for (let attempt = 0; ; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (firstEphemeral - 10_000));
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (listening) return port;
+    if (attempt > 50) throw new Error('no free port below the ephemeral range');
+  }
 }
 
 describe('counting TIME_WAIT sockets', () => {
@@ -48,6 +66,12 @@ describe('counting TIME_WAIT sockets', () => {
     expect(counted).toEqual({ server: tcp.server + tcp6.server, client: tcp.client + tcp6.client });
   });
 
+  it('counts a socket listed twice once (a dump is not atomic: the tables change between reads)', () => {
+    const line = (sl: number, peerPort: number) => `${String(sl).padStart(6)}: ${v4(0x0100007f, 40123)} ${v4(0x0100007f, peerPort)} 06 00000000:00000000 03:00000F9F 00000000     0        0 0 3 0`;
+    writeFileSync(path.join(dir, 'twice'), [HEADER, line(0, 50001), line(1, 50002), line(2, 50001)].join('\n'));
+    expect(countTimeWait(40123, [path.join(dir, 'twice')])).toEqual({ server: 2, client: 0 });
+  });
+
   it('hands over every line once, whole, across chunk boundaries', () => {
     const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${'x'.repeat(i % 97)}`);
     writeFileSync(path.join(dir, 'lines'), lines.join('\n'));
@@ -59,8 +83,7 @@ describe('counting TIME_WAIT sockets', () => {
   it('finds the TIME_WAIT sockets a server that closes first leaves on loopback', async () => {
     const connections = 2_000;
     const server = net.createServer((socket) => socket.end('bye'));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
+    const port = await listenBelowEphemeralRange(server);
     try {
       const before = countTimeWait(port);
       for (let batch = 0; batch < connections / 100; batch++) {
@@ -87,5 +110,6 @@ describe('counting TIME_WAIT sockets', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
-  });
+    // 2,000 connections take well under a second alone, much longer on a busy shared machine
+  }, 30_000);
 });
