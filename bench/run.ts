@@ -26,7 +26,10 @@ async function main(): Promise<void> {
     const partStarted = performance.now();
     process.stdout.write(`\n### bench:${name}\n`);
     try {
-      publish(await run());
+      const result = await run();
+      publish(result);
+      // a part whose steps failed has published what the others measured; the run still fails
+      if ((result.failures ?? []).length > 0) failed.push(name);
     } catch (error) {
       failed.push(name);
       process.stderr.write(`bench:${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -47,6 +47,8 @@ export interface PartResult {
   readonly tables: readonly Table[];
   readonly targets: readonly TargetResult[];
   readonly notes: readonly string[];
+  /** steps that failed (`run: failed while step: error`); what the other steps measured is still reported */
+  readonly failures?: readonly string[];
   readonly data: unknown;
 }
 
@@ -100,6 +102,7 @@ export function publish(result: PartResult): void {
   out.write('\nTargets\n');
   for (const target of result.targets) out.write(`  [${target.verdict}] ${target.target}: ${target.measured}. ${target.detail}\n`);
   for (const note of result.notes) out.write(`  note: ${note}\n`);
+  for (const failure of result.failures ?? []) out.write(`  FAILED: ${failure}\n`);
   writeFileSync(path.join(RESULTS_DIR, `${result.part}.json`), `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(path.join(RESULTS_DIR, 'latest.md'), renderMarkdown(readParts()));
   out.write(`\nwrote bench/results/${result.part}.json and bench/results/latest.md\n`);
@@ -121,6 +124,7 @@ export function renderMarkdown(parts: readonly PartResult[]): string {
   lines.push('## Summary of targets', '', '| part | target | measured | verdict |', '|---|---|---|---|');
   for (const part of parts) {
     for (const target of part.targets) lines.push(`| ${part.part} | ${target.target} | ${target.measured} | **${target.verdict}** |`);
+    for (const failure of part.failures ?? []) lines.push(`| ${part.part} | (a step of the run) | ${failure} | **failed** |`);
   }
   for (const part of parts) {
     const m = part.machine;
@@ -133,6 +137,7 @@ export function renderMarkdown(parts: readonly PartResult[]): string {
     lines.push('', '### Targets', '');
     for (const target of part.targets) lines.push(`- **${target.verdict}**: ${target.target}. Measured: ${target.measured}. ${target.detail}`);
     if (part.notes.length > 0) lines.push('', '### Notes', '', ...part.notes.map((note) => `- ${note}`));
+    if ((part.failures ?? []).length > 0) lines.push('', '### Failed steps', '', ...(part.failures ?? []).map((failure) => `- ${failure}`));
   }
   lines.push('');
   return lines.join('\n');

@@ -1,6 +1,7 @@
 /**
  * How the monitor's image starts it, read from monitor/Dockerfile, so the benchmarks measure the
- * process as shipped: the node flags of its CMD, and a Node binary of the image's major version.
+ * process as shipped: the node flags of its CMD and of its ENV NODE_OPTIONS, its other ENV, and a
+ * Node binary of the image's major version.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -11,20 +12,29 @@ const DOCKERFILE = path.join(ROOT, 'monitor/Dockerfile');
 const NODE_CACHE = path.join(ROOT, '.tmp/bench-node');
 
 export interface ShippedMonitor {
-  /** node's own flags in the image's exec-form CMD, between `node` and the script */
+  /** node's own flags: the final stage's ENV NODE_OPTIONS, then the exec-form CMD's, between `node` and the script */
   readonly nodeFlags: readonly string[];
+  /** the final stage's other ENV (NODE_OPTIONS is in nodeFlags, so that BENCH_MONITOR_FLAGS can replace it) */
+  readonly env: Readonly<Record<string, string>>;
   /** the Node major of the final stage's base image (`FROM node:<major>-...`) */
   readonly nodeMajor: number;
 }
 
-export function shippedMonitor(): ShippedMonitor {
-  const lines = readFileSync(DOCKERFILE, 'utf8').split('\n');
-  const cmd = lines.filter((line) => /^CMD\s+\[/.test(line)).pop();
-  const from = lines.filter((line) => /^FROM\s/.test(line)).pop();
+export function shippedMonitor(dockerfile = readFileSync(DOCKERFILE, 'utf8')): ShippedMonitor {
+  const all = dockerfile.split('\n');
+  const finalStage = all.slice(all.findLastIndex((line) => /^FROM\s/.test(line)));
+  const cmd = finalStage.filter((line) => /^CMD\s+\[/.test(line)).pop();
   const args = cmd === undefined ? [] : (JSON.parse(cmd.replace(/^CMD\s+/, '')) as string[]);
-  const major = Number(/^FROM\s+node:(\d+)/.exec(from ?? '')?.[1]);
+  const major = Number(/^FROM\s+node:(\d+)/.exec(finalStage[0] ?? '')?.[1]);
   if (args[0] !== 'node' || !Number.isInteger(major)) throw new Error(`${DOCKERFILE}: expected FROM node:<major>... and CMD ["node", ...]`);
-  return { nodeFlags: args.slice(1).filter((arg) => arg.startsWith('--')), nodeMajor: major };
+  const env: Record<string, string> = {};
+  // ENV KEY=value or KEY="value with spaces", one or more pairs a line (the legacy `ENV KEY value` is not used)
+  for (const line of finalStage.filter((l) => /^ENV\s/.test(l))) {
+    for (const [, key, quoted, bare] of line.matchAll(/(\w+)=(?:"([^"]*)"|(\S*))/g)) env[key as string] = quoted ?? bare ?? '';
+  }
+  const { NODE_OPTIONS: nodeOptions = '', ...others } = env;
+  const nodeFlags = [...nodeOptions.split(/\s+/).filter(Boolean), ...args.slice(1).filter((arg) => arg.startsWith('--'))];
+  return { nodeFlags, env: others, nodeMajor: major };
 }
 
 /**
