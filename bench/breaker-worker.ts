@@ -7,19 +7,34 @@
  * heap (run with --expose-gc and a young generation big enough that no GC runs while measuring).
  */
 import { PerformanceObserver } from 'node:perf_hooks';
-import { circuitBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel';
+import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleAll, SamplingBreaker, type IBreaker } from 'cockatiel';
 import Opossum from 'opossum';
 // the package as a user gets it: its public entry, resolved through node_modules to breaker/dist
-import { CircuitBreaker, CircuitOpenError, execute, tryExecute, type Outcome, type Ticket } from '@circuit-breaker-demo/breaker';
+import { CircuitBreaker, CircuitOpenError, execute, tryExecute, type Outcome, type SlidingWindowOptions, type Ticket, type TransitionCause } from '@circuit-breaker-demo/breaker';
 
 /**
  * Our cases first: the package's execute (rejects while open, like opossum and cockatiel),
- * tryExecute (resolves to a result: no error per rejection), and the core alone. The rate-window
- * policy (issue 11) joins here as more `ours-*` names (a count window and a time window), built by
- * a breaker factory beside `consecutiveBreaker` below and run through the same execute, with
- * cockatiel's SamplingBreaker as one more library to compare with.
+ * tryExecute (resolves to a result: no error per rejection), and the core alone. Then the
+ * failure-rate policy (issue 11): the same execute and tryExecute around a breaker with a count
+ * window (`ours-count-*`) or a time window (`ours-time-*`), built by `rateBreaker` beside
+ * `consecutiveBreaker` below, against cockatiel's SamplingBreaker (`cockatiel-sampling`) and
+ * opossum's defaults (a rate over a rolling 10 s window).
  */
-export const LIBRARIES = ['bare', 'ours-execute', 'ours-try', 'ours-core', 'opossum-default', 'opossum-tuned', 'opossum-lean', 'cockatiel'] as const;
+export const LIBRARIES = [
+  'bare',
+  'ours-execute',
+  'ours-try',
+  'ours-core',
+  'ours-count-execute',
+  'ours-count-try',
+  'ours-time-execute',
+  'ours-time-try',
+  'opossum-default',
+  'opossum-tuned',
+  'opossum-lean',
+  'cockatiel',
+  'cockatiel-sampling',
+] as const;
 export const PATHS = ['success', 'failure', 'open'] as const;
 export const MODES = ['sequential', 'concurrent'] as const;
 export type Library = (typeof LIBRARIES)[number];
@@ -71,19 +86,84 @@ function consecutiveBreaker(path: CallPath): CircuitBreaker {
   return new CircuitBreaker({ errorThreshold: path === 'failure' ? NEVER : TRIP_AFTER, successThreshold: 1, openWindowMs: HOUR_MS, halfOpenMaxCalls: 1 });
 }
 
+/** The rate breakers' settings: 50% failures, over at least 100 calls; a time window of 60 s. */
+const RATE_PERCENT = 50;
+const RATE_MINIMUM_CALLS = 100;
+const RATE_WINDOW_MS = 60_000;
+const WINDOWS = {
+  count: { calls: 100 },
+  // resilience4j's time-based window, with the package's default 10 buckets of 6 s
+  time: { timeMs: RATE_WINDOW_MS },
+} as const satisfies Record<string, SlidingWindowOptions>;
+
+/**
+ * Our breaker with the failure-rate policy over a window, and only that: the consecutive trip is
+ * out of reach, so the open path is opened by the rate. On the failure path every call fails and
+ * is counted in the window, and the minimum of calls is out of reach, so the rate never trips: the
+ * window does all its work, only the last comparison is skipped. opossum (volumeThreshold) and
+ * cockatiel's SamplingBreaker (minimumRps) are kept closed the same way.
+ */
+function rateBreaker(window: keyof typeof WINDOWS, path: CallPath): CircuitBreaker {
+  return new CircuitBreaker({
+    errorThreshold: NEVER,
+    successThreshold: 1,
+    openWindowMs: HOUR_MS,
+    halfOpenMaxCalls: 1,
+    failureRateThreshold: RATE_PERCENT,
+    slidingWindow: WINDOWS[window],
+    minimumCalls: path === 'failure' ? NEVER : RATE_MINIMUM_CALLS,
+  });
+}
+
+/** Each of our cases: the breaker it runs through, and which of the package's two ways runs the call. */
+const OURS_CASES = {
+  'ours-execute': { api: 'execute', breaker: consecutiveBreaker },
+  'ours-try': { api: 'try', breaker: consecutiveBreaker },
+  'ours-count-execute': { api: 'execute', breaker: (path: CallPath) => rateBreaker('count', path) },
+  'ours-count-try': { api: 'try', breaker: (path: CallPath) => rateBreaker('count', path) },
+  'ours-time-execute': { api: 'execute', breaker: (path: CallPath) => rateBreaker('time', path) },
+  'ours-time-try': { api: 'try', breaker: (path: CallPath) => rateBreaker('time', path) },
+} as const satisfies Record<string, { api: 'execute' | 'try'; breaker: (path: CallPath) => CircuitBreaker }>;
+type OursCase = keyof typeof OURS_CASES;
+type Api = (typeof OURS_CASES)[OursCase]['api'];
+
+/** Opens an execute-run breaker with failures; checks the policy under test is the one that opened it. */
+async function trip(breaker: CircuitBreaker, call: () => Promise<unknown>, cause: TransitionCause['kind'], library: Library): Promise<void> {
+  let opened: TransitionCause['kind'] | undefined;
+  const stop = breaker.onTransition((transition) => {
+    if (transition.to === 'open') opened = transition.cause.kind;
+  });
+  // bounded: a breaker still closed after ten times the calls it needs fails the run below
+  for (let i = 0; i < 10 * RATE_MINIMUM_CALLS && breaker.state === 'closed'; i++) await call().catch(noop);
+  stop();
+  if (opened !== cause) throw new Error(`${library} open: opened by ${opened ?? 'nothing'}, expected ${cause}`);
+}
+
+/** cockatiel's policy around one of its breakers, in the state a path needs. */
+async function cockatielCase(breaker: IBreaker, path: CallPath, action: () => Promise<unknown>, library: Library): Promise<Subject> {
+  const policy = circuitBreaker(handleAll, { halfOpenAfter: HOUR_MS, breaker });
+  // a bounded trip: a breaker that does not open here fails the run
+  for (let i = 0; path === 'open' && i < 10 * RATE_MINIMUM_CALLS && policy.state !== CircuitState.Open; i++) await policy.execute(fail).catch(noop);
+  if (path === 'open' && policy.state !== CircuitState.Open) throw new Error(`${library} open: still not open after ${10 * RATE_MINIMUM_CALLS} failures`);
+  return {
+    run: path === 'success' ? () => policy.execute(action) : () => policy.execute(action).catch(noop),
+    check: () => ['closed', 'open', 'half_open', 'isolated'][policy.state] ?? String(policy.state),
+  };
+}
+
 /** What one call of ours must end with on a path, checked once before measuring: a run that measured something else fails. */
-async function expectEnding(library: 'ours-execute' | 'ours-try', path: CallPath, call: () => Promise<unknown>): Promise<void> {
+async function expectEnding(library: OursCase, api: Api, path: CallPath, call: () => Promise<unknown>): Promise<void> {
   let ending: string;
   try {
     const result = await call();
-    ending = library === 'ours-try' ? `resolved ${(result as { kind: string }).kind}` : result === VALUE ? 'resolved the value' : 'resolved something else';
+    ending = api === 'try' ? `resolved ${(result as { kind: string }).kind}` : result === VALUE ? 'resolved the value' : 'resolved something else';
   } catch (error) {
     ending = error === ERROR ? 'rejected with the call\'s error' : error instanceof CircuitOpenError ? 'rejected with a CircuitOpenError' : `rejected with ${String(error)}`;
   }
   const expected = {
-    'ours-execute': { success: 'resolved the value', failure: 'rejected with the call\'s error', open: 'rejected with a CircuitOpenError' },
-    'ours-try': { success: 'resolved value', failure: 'resolved error', open: 'resolved rejected' },
-  }[library][path];
+    execute: { success: 'resolved the value', failure: 'rejected with the call\'s error', open: 'rejected with a CircuitOpenError' },
+    try: { success: 'resolved value', failure: 'resolved error', open: 'resolved rejected' },
+  }[api][path];
   if (ending !== expected) throw new Error(`${library} ${path}: one call ${ending}, expected ${expected}`);
 }
 
@@ -98,20 +178,20 @@ async function setup(library: Library, path: CallPath): Promise<Subject> {
     case 'bare':
       // the open path's reference is a bare await of a resolved promise
       return { run: path === 'failure' ? () => fail().catch(noop) : succeed, check: () => 'no breaker' };
-    case 'ours-execute': {
-      const breaker = consecutiveBreaker(path);
-      if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) await execute(breaker, fail).catch(noop);
-      const call = () => execute(breaker, action);
-      await expectEnding(library, path, call);
-      // like opossum's and cockatiel's, its failure and open paths reject: the caller catches
-      return { run: path === 'success' ? call : () => call().catch(noop), check: () => breaker.state };
-    }
-    case 'ours-try': {
-      const breaker = consecutiveBreaker(path);
-      if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) await tryExecute(breaker, fail);
-      const call = () => tryExecute(breaker, action);
-      await expectEnding(library, path, call);
-      return { run: call, check: () => breaker.state };
+    case 'ours-execute':
+    case 'ours-try':
+    case 'ours-count-execute':
+    case 'ours-count-try':
+    case 'ours-time-execute':
+    case 'ours-time-try': {
+      const { api, breaker: build } = OURS_CASES[library];
+      const breaker = build(path);
+      const run = api === 'execute' ? execute : tryExecute;
+      if (path === 'open') await trip(breaker, () => run(breaker, fail), build === consecutiveBreaker ? 'failures' : 'failure_rate', library);
+      const call = () => run(breaker, action);
+      await expectEnding(library, api, path, call);
+      // like opossum's and cockatiel's, execute's failure and open paths reject: the caller catches
+      return { run: api === 'try' || path === 'success' ? call : () => call().catch(noop), check: () => breaker.state };
     }
     case 'ours-core': {
       const breaker = consecutiveBreaker(path);
@@ -141,17 +221,16 @@ async function setup(library: Library, path: CallPath): Promise<Subject> {
         check: () => (breaker.opened ? 'open' : breaker.halfOpen ? 'half_open' : 'closed'),
       };
     }
-    case 'cockatiel': {
-      const policy = circuitBreaker(handleAll, {
-        halfOpenAfter: HOUR_MS,
-        breaker: new ConsecutiveBreaker(path === 'failure' ? NEVER : TRIP_AFTER),
-      });
-      if (path === 'open') for (let i = 0; i < TRIP_AFTER; i++) await policy.execute(fail).catch(noop);
-      return {
-        run: path === 'success' ? () => policy.execute(action) : () => policy.execute(action).catch(noop),
-        check: () => ['closed', 'open', 'half_open', 'isolated'][policy.state] ?? String(policy.state),
-      };
-    }
+    case 'cockatiel':
+      return cockatielCase(new ConsecutiveBreaker(path === 'failure' ? NEVER : TRIP_AFTER), path, action, library);
+    case 'cockatiel-sampling':
+      // minimumRps x duration is the calls it needs before the rate can trip: 100 in 60 s, like our minimumCalls
+      return cockatielCase(
+        new SamplingBreaker({ threshold: RATE_PERCENT / 100, duration: RATE_WINDOW_MS, minimumRps: path === 'failure' ? NEVER : RATE_MINIMUM_CALLS / (RATE_WINDOW_MS / 1000) }),
+        path,
+        action,
+        library,
+      );
   }
 }
 

@@ -28,7 +28,12 @@ const LABELS: Record<Library, string> = {
   'opossum-default': 'opossum, defaults',
   'opossum-tuned': 'opossum, timeout: false',
   'opossum-lean': 'opossum, timeout: false + rollingPercentilesEnabled: false',
+  'ours-count-execute': 'ours, execute, failure rate over a count window (50% of the last 100 calls)',
+  'ours-count-try': 'ours, tryExecute, failure rate over a count window (50% of the last 100 calls)',
+  'ours-time-execute': 'ours, execute, failure rate over a time window (50% over 60 s, >= 100 calls)',
+  'ours-time-try': 'ours, tryExecute, failure rate over a time window (50% over 60 s, >= 100 calls)',
   cockatiel: 'cockatiel, ConsecutiveBreaker',
+  'cockatiel-sampling': 'cockatiel, SamplingBreaker (50% over 60 s, >= 100 calls)',
 };
 
 /** The package's two ways to run a call, the ones the targets are about. */
@@ -40,6 +45,19 @@ const SHORT: Record<Ours, string> = { 'ours-execute': 'execute', 'ours-try': 'tr
  * execute's rejection while open throws, like opossum's and cockatiel's: it is reported beside theirs.
  */
 const judged = (ours: Ours, callPath: CallPath) => !(ours === 'ours-execute' && callPath === 'open');
+
+/** Our failure-rate cases (issue 11): each against the same API without a window, and against cockatiel's SamplingBreaker. */
+const WINDOWED = {
+  'ours-count-execute': { plain: 'ours-execute', window: 'count window' },
+  'ours-count-try': { plain: 'ours-try', window: 'count window' },
+  'ours-time-execute': { plain: 'ours-execute', window: 'time window' },
+  'ours-time-try': { plain: 'ours-try', window: 'time window' },
+} as const satisfies Partial<Record<Library, { plain: Ours; window: string }>>;
+type Windowed = keyof typeof WINDOWED;
+const WINDOWED_CASES = Object.keys(WINDOWED) as Windowed[];
+const windowedName = (windowed: Windowed) => `${SHORT[WINDOWED[windowed].plain]}, ${WINDOWED[windowed].window}`;
+/** The most a window may add: ours with one at most 1.5x ours without (overhead over the bare await). */
+const WINDOW_LIMIT = 1.5;
 
 interface Job {
   readonly library: Library;
@@ -139,7 +157,7 @@ export async function runBreakerBench(): Promise<PartResult> {
     return { value: figure((library) => medians(library, callPath, mode).median), min: rounds_.min, max: rounds_.max };
   };
   const overhead = (library: Library, callPath: CallPath, mode: Mode) => perRound((n) => n(library) - n('bare'), callPath, mode);
-  const overheadRatio = (ours: Ours, other: Library, callPath: CallPath, mode: Mode, clock: Clock = 'cpu') =>
+  const overheadRatio = (ours: Library, other: Library, callPath: CallPath, mode: Mode, clock: Clock = 'cpu') =>
     perRound((n) => (n(ours) - n('bare')) / (n(other) - n('bare')), callPath, mode, clock);
   const openRatio = (library: Library, mode: Mode, clock: Clock = 'cpu') => perRound((n) => n(library) / n('bare'), 'open', mode, clock);
   const ratioText = (spread: Spread, decimals = 3) => `${fixed(spread.value, decimals)}x (${fixed(spread.min, decimals)}-${fixed(spread.max, decimals)})`;
@@ -180,6 +198,21 @@ export async function runBreakerBench(): Promise<PartResult> {
       ]),
     ),
   });
+  tables.push({
+    title: `the failure-rate window (issue 11): our overhead with a window over ours without (same API), over cockatiel's SamplingBreaker and over opossum's defaults (a rate over a rolling 10 s window), (a - bare) / (b - bare), CPU time: from the medians (min-max within each of ${TIME_REPS} rounds); raw ns beside`,
+    columns: ['ours', 'path', 'mode', `/ ours without a window (target <= ${WINDOW_LIMIT})`, "/ cockatiel's SamplingBreaker (target < 1)", "/ opossum's defaults", 'ns: with / without / SamplingBreaker'],
+    rows: WINDOWED_CASES.flatMap((windowed) =>
+      cases.map(({ callPath, mode }) => [
+        windowedName(windowed),
+        callPath,
+        mode,
+        `${ratioText(overheadRatio(windowed, WINDOWED[windowed].plain, callPath, mode))}${judged(WINDOWED[windowed].plain, callPath) ? '' : ' (not judged)'}`,
+        `${ratioText(overheadRatio(windowed, 'cockatiel-sampling', callPath, mode))}${judged(WINDOWED[windowed].plain, callPath) ? '' : ' (not judged)'}`,
+        ratioText(overheadRatio(windowed, 'opossum-default', callPath, mode)),
+        [windowed, WINDOWED[windowed].plain, 'cockatiel-sampling' as const].map((library) => fixed(ns(library, callPath, mode).median)).join(' / '),
+      ]),
+    ),
+  });
   const throwing: readonly Library[] = ['ours-execute', 'opossum-default', 'opossum-lean', 'cockatiel', 'ours-try', 'bare'];
   tables.push({
     title: 'rejection while open, side by side: execute, opossum and cockatiel reject with an error (the caller catches it); tryExecute and the bare await for reference (CPU ns, medians; ratios with their per-round min-max)',
@@ -212,25 +245,39 @@ export async function runBreakerBench(): Promise<PartResult> {
     });
   }
 
-  const compare = (other: Library, limit: number, phrase: string): TargetResult => {
-    const ratios = OURS.flatMap((ours) =>
-      cases.filter(({ callPath }) => judged(ours, callPath)).map(({ callPath, mode }) => ({ ours, callPath, mode, ratio: overheadRatio(ours, other, callPath, mode) })),
+  /**
+   * A target over our judged cases: `subjects` (each with its name and what it is compared with), the
+   * overhead ratio on every judged path and mode at most `limit` (`strict`: below it).
+   */
+  const judge = (subjects: readonly { ours: Library; plain: Ours; name: string; other: Library }[], limit: number, strict: boolean, target: string): TargetResult => {
+    const within = (ratio: number) => (strict ? ratio < limit : ratio <= limit);
+    const ratios = subjects.flatMap((subject) =>
+      cases.filter(({ callPath }) => judged(subject.plain, callPath)).map(({ callPath, mode }) => ({ ...subject, callPath, mode, ratio: overheadRatio(subject.ours, subject.other, callPath, mode) })),
     );
     const worst = ratios.reduce((a, b) => (b.ratio.value > a.ratio.value ? b : a));
-    const missed = ratios.filter((r) => !(r.ratio.value <= limit));
-    const roundsOver = ratios.filter((r) => r.ratio.max > limit);
+    const missed = ratios.filter((r) => !within(r.ratio.value));
+    const roundsOver = ratios.filter((r) => !within(r.ratio.max));
     return {
-      target: `our overhead per call ${phrase} (tryExecute: success, failure, open; execute: success, failure)`,
-      measured: OURS.map((ours) => `${SHORT[ours]}: ${ratios.filter((r) => r.ours === ours).map((r) => `${r.callPath}/${r.mode} ${ratioText(r.ratio)}`).join(', ')}`).join('; '),
+      target,
+      measured: subjects.map((subject) => `${subject.name}: ${ratios.filter((r) => r.name === subject.name).map((r) => `${r.callPath}/${r.mode} ${ratioText(r.ratio)}`).join(', ')}`).join('; '),
       verdict: missed.length === 0 ? 'met' : 'missed',
       detail: [
         missed.length === 0
-          ? `worst case ${SHORT[worst.ours]} ${worst.callPath}/${worst.mode}: ${fixed(overhead(worst.ours, worst.callPath, worst.mode).value)} ns against ${fixed(overhead(other, worst.callPath, worst.mode).value)} ns over the bare await.`
-          : `missed on ${missed.map((r) => `${SHORT[r.ours]} ${r.callPath}/${r.mode} by ${fixed((r.ratio.value / limit - 1) * 100)}%`).join(', ')}.`,
-        roundsOver.length === 0 ? 'Every round within the limit.' : `Rounds over the limit: ${roundsOver.map((r) => `${SHORT[r.ours]} ${r.callPath}/${r.mode} (worst ${fixed(r.ratio.max, 3)}x)`).join(', ')}.`,
+          ? `worst case ${worst.name} ${worst.callPath}/${worst.mode}: ${fixed(overhead(worst.ours, worst.callPath, worst.mode).value)} ns against ${fixed(overhead(worst.other, worst.callPath, worst.mode).value)} ns over the bare await.`
+          : `missed on ${missed.map((r) => `${r.name} ${r.callPath}/${r.mode} by ${fixed((r.ratio.value / limit - 1) * 100)}%`).join(', ')}.`,
+        roundsOver.length === 0 ? 'Every round within the limit.' : `Rounds over the limit: ${roundsOver.map((r) => `${r.name} ${r.callPath}/${r.mode} (worst ${fixed(r.ratio.max, 3)}x)`).join(', ')}.`,
       ].join(' '),
     };
   };
+  const compare = (other: Library, limit: number, phrase: string): TargetResult =>
+    judge(
+      OURS.map((ours) => ({ ours, plain: ours, name: SHORT[ours], other })),
+      limit,
+      false,
+      `our overhead per call ${phrase} (tryExecute: success, failure, open; execute: success, failure)`,
+    );
+  const windowedAgainst = (other: (windowed: Windowed) => Library) =>
+    WINDOWED_CASES.map((windowed) => ({ ours: windowed, plain: WINDOWED[windowed].plain, name: windowedName(windowed), other: other(windowed) }));
   const open = MODES.map((mode) => ({ mode, ratio: openRatio('ours-try', mode) }));
   const openMissed = open.filter((r) => !(r.ratio.value <= 2));
   const targets: TargetResult[] = [
@@ -245,6 +292,18 @@ export async function runBreakerBench(): Promise<PartResult> {
           ? `within the limit${open.some((r) => r.ratio.max > 2) ? `; rounds over it: ${open.filter((r) => r.ratio.max > 2).map((r) => `${r.mode} (worst ${fixed(r.ratio.max, 2)}x)`).join(', ')}` : ', every round too'}.`
           : `missed by ${openMissed.map((r) => `${fixed((r.ratio.value / 2 - 1) * 100)}% (${r.mode})`).join(', ')}: the notes split the time between the core (with its one clock read) and tryExecute around it.`,
     },
+    judge(
+      windowedAgainst((windowed) => WINDOWED[windowed].plain),
+      WINDOW_LIMIT,
+      false,
+      `the failure-rate window (issue 11): our overhead per call with a count window and with a time window at most ${WINDOW_LIMIT}x ours without, same API (tryExecute: success, failure, open; execute: success, failure)`,
+    ),
+    judge(
+      windowedAgainst(() => 'cockatiel-sampling'),
+      1,
+      true,
+      "the failure-rate window (issue 11): our overhead per call with a count window and with a time window below cockatiel's SamplingBreaker's, on every path and mode (tryExecute: success, failure, open; execute: success, failure)",
+    ),
   ];
 
   const opossum = { version: versionOf('opossum'), engines: enginesOf('opossum') };
@@ -265,6 +324,7 @@ export async function runBreakerBench(): Promise<PartResult> {
     machine: host,
     method: [
       `libraries: opossum ${opossum.version} (engines: node ${opossum.engines}), cockatiel ${cockatiel.version} (engines: node ${cockatiel.engines}); both declare Node >= 22 but run on ${host.node} (checked: every path below ran and reached the expected state; cockatiel 4 is ESM-only and loads through require(esm), on by default since Node 20.19, the repository's minimum), so the newest versions are used.`,
+      `the failure-rate cases (issue 11): ours with failureRateThreshold 50, minimumCalls 100 and slidingWindow { calls: 100 } (count) or { timeMs: 60000 } (time, resilience4j-style, the package's default 10 buckets), errorThreshold out of reach so the rate alone trips the open path (checked: the opening's cause is failure_rate); cockatiel's circuitBreaker(handleAll, { halfOpenAfter: 1 hour, breaker: new SamplingBreaker({ threshold: 0.5, duration: 60000, minimumRps: 100 / 60 }) }), minimumRps x duration being its minimum of calls (100 in 60 s, like ours); opossum's defaults are a rate breaker too (errorThresholdPercentage 50 over a rolling 10 s window). On the failure path every call fails and all three keep counting every call in their windows, but their minimum of calls is out of reach (ours: minimumCalls Number.MAX_SAFE_INTEGER; cockatiel: minimumRps Number.MAX_SAFE_INTEGER; opossum: volumeThreshold Number.MAX_SAFE_INTEGER), so none trips; each then skips only its last comparison (failures against the threshold), the same step for all three.`,
       'the protected call is `() => Promise.resolve(value)` (success) or `() => Promise.reject(error)` with one Error created up front (failure), so the figures are the breakers, not Error construction in the call.',
       "ours: the package's own `execute(breaker, fn)` and `tryExecute(breaker, fn)` with no options, imported from '@circuit-breaker-demo/breaker' (its built dist, as a user gets it; the script builds it first), around `new CircuitBreaker(...)` with the default monotonic clock. execute, opossum and cockatiel reject on the failure and open paths, so those calls carry `.catch()`; tryExecute always resolves (to `{ kind: 'value' | 'error' | 'rejected' }`), so its calls carry none. Before measuring, one call of ours is checked to end as its path says (the value; the call's error; a CircuitOpenError or `kind: 'rejected'`).",
       "paths: success while closed; failure while closed with a threshold never reached (ours and cockatiel: threshold Number.MAX_SAFE_INTEGER; opossum: volumeThreshold Number.MAX_SAFE_INTEGER); rejection while open (tripped by failures first, reset/half-open after 1 hour). The bare await's failure path is `fail().catch(noop)`; its open path is the bare await of a resolved promise, the reference of the target.",
@@ -281,6 +341,7 @@ export async function runBreakerBench(): Promise<PartResult> {
       `tryExecute's rejection while open costs ${fixed(tryOpen)} ns (sequential), ${ratioText(openRatio('ours-try', 'sequential'), 2)} a bare await. The core alone takes ${fixed(coreOpen)} ns of it, including the clock read its open path needs to know whether the window has ended (one performance.now(): ${fixed(clockNs, 1)} ns in this run, on Node 20 a binding call plus a fresh HeapNumber); the rest, ~${fixed(tryOpen - coreOpen)} ns, is tryExecute's async function, its result object and the caller's await.`,
       `execute's rejection while open (reported, not judged: it throws, like theirs) costs ${fixed(executeOpen)} CPU ns (sequential), ${MODES.map((mode) => `${mode}: ${ratioText(perRound((n) => n('ours-execute') / n('opossum-default'), 'open', mode), 2)} opossum's defaults, ${ratioText(perRound((n) => n('ours-execute') / n('cockatiel'), 'open', mode), 2)} cockatiel's`).join('; ')} (per round). Each of the three builds an Error per rejection (ours a CircuitOpenError, opossum an Error with code EOPENBREAKER, cockatiel a BrokenCircuitError), V8 captures its stack trace, and the caller catches it: that is nearly all of the cost, and why the package has tryExecute for hot paths.`,
       `opossum's failure path grows with the calls in its rolling window (10 s by default): every failure calls \`stats\`, which concatenates the latencies of every bucket and sorts them (rollingPercentilesEnabled). Its figure therefore depends on how many calls the window holds (here ${opossumFailureCalls.join(', ')} timed calls after the warm-up); opossum-lean (rollingPercentilesEnabled: false) shows the cost without the sort.`,
+      `the failure-rate window: a count window (the last 100 calls in a ring of bytes) reads no clock; a time window reads the clock once per counted call, to put it in its bucket (one performance.now(): ${fixed(clockNs, 1)} ns in this run). Per closed success, sequential, CPU ns over the same API without a window: ${WINDOWED_CASES.map((windowed) => `${windowedName(windowed)} +${fixed(ns(windowed, 'success', 'sequential').median - ns(WINDOWED[windowed].plain, 'success', 'sequential').median)}`).join(', ')}. cockatiel's SamplingBreaker reads Date.now() once per call too.`,
       ...(failures.length > 0 ? [`failed jobs: ${failures.join('; ')}`] : []),
     ],
     data: {
