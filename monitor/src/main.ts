@@ -14,7 +14,9 @@ import { createLogger, formatSeconds } from './logger';
 import { ProbeLoop } from './probe/loop';
 import { createMetrics } from './metrics';
 import { createProbe } from './probe/probe';
+import { registerCacheGauges } from './proxy/cache-metrics';
 import { createProxy } from './proxy/proxy';
+import { StaleCache } from './proxy/stale-cache';
 import { policyOptions } from './policy-options';
 import type { ServerHandle } from './server-handle';
 import { logTransition } from './transition-log';
@@ -49,6 +51,9 @@ function main(): void {
   });
   breaker.onTransition((transition) => logTransition(logger, transition));
   const metrics = createMetrics(breaker, { defaultMetrics: true });
+  // PROXY_FALLBACK=stale: the proxy keeps the last good answers to serve while the circuit rejects
+  const fallbackCache = config.proxyFallback === 'stale' && config.proxyPort !== 0 ? new StaleCache({ maxBytes: config.proxyCacheMaxBytes }) : undefined;
+  if (fallbackCache !== undefined) registerCacheGauges(metrics.registry, fallbackCache);
   const alerts = config.alertWebhook && createAlertWebhook(config.alertWebhook, { logger, upstream: config.upstream, clock });
   if (alerts) {
     breaker.onTransition(alerts.transition);
@@ -80,6 +85,7 @@ function main(): void {
         upstream: config.upstream,
         requestTimeoutMs: config.requestTimeoutMs,
         acceptClientErrors: config.acceptClientErrors,
+        ...(fallbackCache === undefined ? {} : { fallbackCache }),
       }),
     });
   }

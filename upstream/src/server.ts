@@ -108,6 +108,14 @@ export function createUpstreamServer(options: UpstreamServerOptions = {}): Upstr
       const health: Handler = (_req, res) => sendJson(res, 200, { status: 'ok' });
       return { GET: health, HEAD: health };
     }
+    if (path === '/catalog') {
+      // a page worth serving stale: cacheable, and fit to serve on error for 10 minutes (RFC 5861)
+      const catalog: Handler = (_req, res) =>
+        sendJson(res, 200, { service: 'upstream', catalog: ['circuit', 'breaker', 'demo'], generatedAt: now().toISOString() }, {
+          'cache-control': 'max-age=5, stale-if-error=600',
+        });
+      return { GET: catalog, HEAD: catalog };
+    }
     if (path === '/fault') {
       const current: Handler = (_req, res) => sendJson(res, 200, { ...fault, modes: FAULT_MODES });
       return { GET: current, HEAD: current };

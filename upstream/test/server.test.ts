@@ -72,6 +72,13 @@ describe('upstream server', () => {
       expect(json(reply)).toEqual({ status: 'ok' });
     });
 
+    it('GET /catalog answers a cacheable page, fit to serve stale on error (for PROXY_FALLBACK=stale)', async () => {
+      const reply = await request(port, '/catalog');
+      expect(reply.status).toBe(200);
+      expect(reply.headers['cache-control']).toBe('max-age=5, stale-if-error=600');
+      expect(json(reply)).toEqual({ service: 'upstream', catalog: ['circuit', 'breaker', 'demo'], generatedAt: '2030-01-02T03:04:05.678Z' });
+    });
+
     it('GET /fault reports the current mode and the modes there are', async () => {
       expect(json(await request(port, '/fault'))).toEqual({
         mode: 'normal',

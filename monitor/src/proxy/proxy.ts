@@ -20,6 +20,7 @@ import { asksToWait, parseRetryAfter } from '../retry-after';
 import { serverHandle, type ServerHandle } from '../server-handle';
 import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejection, NOT_ORIGIN_FORM, rejection, send, TWO_HOSTS, type Canned } from './answers';
 import { REQUEST_HEADER_ROLES, responseHeaders, withoutNominated } from './headers';
+import { fallbackHeaders, type CacheRequest, type CachedAnswer, type Recorder, type StaleCache } from './stale-cache';
 
 export interface ProxyOptions {
   readonly breaker: CircuitBreaker;
@@ -67,6 +68,11 @@ export interface ProxyOptions {
    * connection, so a busy proxy cannot pass its own wait off as an upstream timeout.
    */
   readonly maxSockets?: number;
+  /**
+   * PROXY_FALLBACK=stale: the cache of last good answers. While the circuit rejects, or when the
+   * upstream fails (502/504), a GET or HEAD that has an entry gets it instead of the error. None by default.
+   */
+  readonly fallbackCache?: StaleCache;
 }
 
 export const PROXY_DEFAULTS = {
@@ -119,6 +125,8 @@ class ProxyResponse extends http.ServerResponse<ProxyRequest> {
   forwardPath = '';
   forwardHeaders: string[] = [];
   retried = false;
+  /** PROXY_FALLBACK=stale: the answer's body being kept, when it may be stored */
+  recorder: Recorder | undefined = undefined;
 }
 
 /** The request to the upstream, pointing back at the client's response. */
@@ -156,6 +164,7 @@ class GuardedProxy {
   readonly totalTimeUp: Canned;
   readonly agent: http.Agent;
   closing = false;
+  readonly fallbackCache: StaleCache | undefined;
   private readonly acceptClientErrors: boolean;
   private readonly protocol: string;
   private readonly hostname: string;
@@ -173,6 +182,7 @@ class GuardedProxy {
     this.logger = options.logger;
     this.observer = options.observer;
     this.lastOutcome = options.lastOutcome;
+    this.fallbackCache = options.fallbackCache;
     this.requestTimeoutMs = options.requestTimeoutMs;
     // the probe's words, so a proxy timeout reads the same in the logs
     this.timeoutReason = `timeout after ${options.requestTimeoutMs} ms`;
@@ -216,6 +226,12 @@ class GuardedProxy {
     }
     const admission = this.breaker.tryAcquire();
     if (!admission.admitted) {
+      const stale = this.fallbackFor(req);
+      if (stale !== undefined) {
+        this.observer?.callRejected('proxy', admission.state, 'fallback');
+        this.serveFallback(res, stale, `circuit ${admission.state}`);
+        return;
+      }
       this.observer?.callRejected('proxy', admission.state);
       send(res, admission.state === 'open' ? this.openAnswer(admission.retryAfterMs) : admission.state === 'half_open' ? this.halfOpenAnswer : this.isolatedAnswer);
       return;
@@ -381,8 +397,13 @@ class GuardedProxy {
       this.settle(res, status, verdict.reason, retryAfterMs);
     }
     answer.on('error', onUpstreamBodyError);
+    const headers = responseHeaders(answer.rawHeaders);
+    if (this.fallbackCache !== undefined && verdict.ok) {
+      res.recorder = this.fallbackCache.record(cacheRequest(res.req), status, headers);
+      if (res.recorder !== undefined) answer.on('data', onAnswerData);
+    }
     try {
-      res.writeHead(status, answer.statusMessage, responseHeaders(answer.rawHeaders));
+      res.writeHead(status, answer.statusMessage, headers);
     } catch (error) {
       // a header Node's client parser accepted but its server side will not write
       this.logger.warn(`proxy cannot pass on the answer to ${res.req.method ?? '?'} ${res.req.url ?? '?'}: ${String(error)}`, {
@@ -401,11 +422,13 @@ class GuardedProxy {
   /** A success's body has all come in: now it counts. */
   bodyComplete(res: ProxyResponse, status: number): void {
     res.phase = 'answered';
+    res.recorder?.end();
     this.settle(res, status, undefined);
   }
 
   /** A success's body broke off (the upstream closed or reset): a failure, and the client sees a cut. */
   bodyCutOff(res: ProxyResponse, error: Error): void {
+    res.recorder?.abandon();
     if (this.closing) {
       this.endWithoutOutcome(res);
     } else {
@@ -421,17 +444,41 @@ class GuardedProxy {
     res.phase = 'ended';
     clearTimeout(res.timer);
     res.upstream?.destroy();
-    this.settle(res, undefined, reason);
-    if (!res.headersSent && !res.destroyed) {
-      send(res, canned(status, { error: status === 502 ? 'bad gateway' : 'gateway timeout', reason }));
-    }
+    const stale = this.fallbackFor(res.req);
+    this.settle(res, undefined, reason, undefined, stale === undefined ? 'failure' : 'fallback');
+    if (res.headersSent || res.destroyed) return;
+    if (stale !== undefined) this.serveFallback(res, stale, status === 502 ? 'upstream error' : 'upstream timeout');
+    else send(res, canned(status, { error: status === 502 ? 'bad gateway' : 'gateway timeout', reason }));
+  }
+
+  /** The cached answer a GET or HEAD may get instead of an error (PROXY_FALLBACK=stale), or undefined. */
+  private fallbackFor(req: ProxyRequest): CachedAnswer | undefined {
+    return this.fallbackCache?.lookup(cacheRequest(req));
+  }
+
+  /** Sends a cached answer, marked stale (`Age`, `Cache-Status` naming why); a HEAD gets its headers only. */
+  private serveFallback(res: ProxyResponse, entry: CachedAnswer, why: string): void {
+    const headers = fallbackHeaders(entry, this.fallbackCache!.ageOf(entry), why).filter(
+      (_, i, all) => all[i - (i % 2)]!.toLowerCase() !== 'content-length',
+    );
+    headers.push('Content-Length', String(entry.body.length));
+    this.logger.debug(`proxy answered ${res.req.method ?? '?'} ${res.req.url ?? '?'} from the stale cache: ${why}`, { event: 'proxy', source: 'proxy' });
+    res.writeHead(entry.status, headers);
+    res.end(res.req.method === 'HEAD' ? undefined : entry.body);
   }
 
   /**
    * Reports an answered or failed call (`status`: the upstream's, if it answered; `failure`
    * undefined: success) to the breaker, the observer, the last outcome and the log.
    */
-  private settle(res: ProxyResponse, status: number | undefined, reported: string | undefined, retryAfterMs?: number): void {
+  private settle(
+    res: ProxyResponse,
+    status: number | undefined,
+    reported: string | undefined,
+    retryAfterMs?: number,
+    /** how a counted failure is told to the observer: `fallback` when a cached answer goes out instead */
+    failedAs: 'failure' | 'fallback' = 'failure',
+  ): void {
     const ticket = res.ticket!;
     // upstream time: from when it had the whole request (or, answering early, from the start)
     const seconds = (performance.now() - (res.sentAt >= 0 ? res.sentAt : res.startedAt)) / 1000;
@@ -475,13 +522,14 @@ class GuardedProxy {
       latencyMs,
     });
     this.breaker.record(ticket, outcome);
-    this.observer?.callEnded('proxy', 'failure', seconds);
+    this.observer?.callEnded('proxy', failedAs, seconds);
   }
 
   /** Ends an admitted call without an outcome: the upstream call stops, the ticket goes back. */
   endWithoutOutcome(res: ProxyResponse, answer?: Canned): void {
     if (res.phase === 'ended') return;
     res.phase = 'ended';
+    res.recorder?.abandon();
     clearTimeout(res.timer);
     const upstream = res.upstream;
     if (upstream !== undefined) {
@@ -570,6 +618,22 @@ function onUpstreamError(this: UpstreamRequest, error: Error): void {
 
 /** A client-side answer knows its request (Node sets `req`; the typings leave it out). */
 type UpstreamAnswer = http.IncomingMessage & { readonly req: UpstreamRequest };
+
+function onAnswerData(this: UpstreamAnswer, chunk: Buffer): void {
+  this.req.downstream.recorder?.write(chunk);
+}
+
+/** What the stale cache needs of a client's request. */
+function cacheRequest(req: ProxyRequest): CacheRequest {
+  return {
+    method: req.method ?? '',
+    url: req.url ?? '',
+    header: (name) => {
+      const value = req.headers[name];
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
+}
 
 function onUpstreamBodyEnd(this: UpstreamAnswer): void {
   const res = this.req.downstream;
