@@ -52,7 +52,7 @@ describe('what is stored', () => {
   });
 
   it('limits an entry to a quarter of the cache by default, and to 1 MiB', () => {
-    expect(new StaleCache({ maxBytes: 1_000 }).maxEntryBytes).toBe(250);
+    expect(new StaleCache({ maxBytes: 4_000 }).maxEntryBytes).toBe(1_000);
     expect(new StaleCache({ maxBytes: 16 * 1024 * 1024 }).maxEntryBytes).toBe(1024 * 1024);
   });
 
@@ -77,12 +77,24 @@ describe('what is stored', () => {
     expect(cache.size).toBe(0);
   });
 
-  it('keeps the last good answer: a new one replaces the old', () => {
-    const { cache } = setup();
+  it('keeps the last good answer: a new one replaces the old once the old is a second old', () => {
+    const { cache, clock } = setup();
     put(cache, request('/a'), 'old');
+    clock.wall += 999;
+    expect(put(cache, request('/a'), 'too soon')).toBe(false);
+    clock.wall += 1;
     put(cache, request('/a'), 'new');
     expect(cache.size).toBe(1);
     expect(cache.lookup(request('/a'))?.body.toString()).toBe('new');
+  });
+
+  it('does not record again while the entry is fresh by its max-age (a hot URL costs next to nothing)', () => {
+    const { cache, clock } = setup();
+    put(cache, request('/a'), 'v1', ['Cache-Control', 'max-age=10']);
+    clock.wall += 9_999;
+    expect(cache.record(request('/a'), 200, ['Cache-Control', 'max-age=10'])).toBeUndefined();
+    clock.wall += 1;
+    expect(put(cache, request('/a'), 'v2', ['Cache-Control', 'max-age=10'])).toBe(true);
   });
 });
 
@@ -129,18 +141,20 @@ describe('stale-if-error', () => {
 
 describe('the byte bound', () => {
   it('evicts the least recently used first and never holds more than maxBytes', () => {
-    const { cache } = setup(1_000);
+    // each entry: 200 body bytes, 28 header bytes and 512 counted for the entry itself
+    const { cache } = setup(3_000);
     const body = 'x'.repeat(200);
-    for (let i = 0; i < 3; i += 1) put(cache, request(`/${i}`), body);
+    for (let i = 0; i < 4; i += 1) put(cache, request(`/${i}`), body);
+    expect(cache.size).toBe(4);
     cache.lookup(request('/0'));
-    put(cache, request('/3'), body);
     put(cache, request('/4'), body);
-    expect(cache.bytes).toBeLessThanOrEqual(1_000);
+    expect(cache.size).toBe(4);
+    expect(cache.bytes).toBeLessThanOrEqual(3_000);
     expect(cache.lookup(request('/0'))).toBeDefined();
     expect(cache.lookup(request('/1'))).toBeUndefined();
     for (let i = 0; i < 500; i += 1) {
       put(cache, request(`/many/${i}`), 'y'.repeat(i % 230));
-      expect(cache.bytes).toBeLessThanOrEqual(1_000);
+      expect(cache.bytes).toBeLessThanOrEqual(3_000);
     }
   });
 
