@@ -14,17 +14,8 @@ import type { AlertWebhookConfig } from '../config';
 import { formatSeconds, type Logger } from '../logger';
 import { alertBody, alertOf, type Alert } from './alert';
 import { createPost, type Delivery, type Post } from './post';
+import { realTimers, type Timers } from '../timers';
 
-/** The timer functions the sender uses; injected so tests drive time. */
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const realTimers: Timers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
 
 export interface WebhookPolicy {
   /** alerts waiting to be sent, besides the one being sent */

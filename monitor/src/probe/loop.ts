@@ -8,17 +8,8 @@ import type { LastOutcome } from '../last-outcome';
 import { formatSeconds, type Logger } from '../logger';
 import type { CallObserver } from '../metrics';
 import type { Probe, ProbeResult } from './probe';
+import { realTimers, type Timers } from '../timers';
 
-/** The timer functions the loop uses; injected so tests can drive time. */
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const realTimers: Timers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
 
 /** What the loop works with; `timers` and `observer` are optional. */
 export interface LoopDeps {
