@@ -3,18 +3,12 @@
  * fake clock.
  */
 import type http from 'node:http';
-import { createAdmin, type Status } from '../src/admin/admin';
+import type { Status } from '../src/admin/admin';
 import { CLIENT_LIMITS } from '../src/client-limits';
-import { CircuitBreaker } from '@circuit-breaker-demo/breaker';
-import { describeConfig, parseConfig, type Config } from '../src/config';
-import { LastOutcome } from '../src/last-outcome';
-import { ProbeLoop } from '../src/probe/loop';
-import type { Timers } from '../src/timers';
-import { Metrics } from '../src/metrics';
-import type { Probe, ProbeResult } from '../src/probe/probe';
+import { describeConfig } from '../src/config';
 import { createProxy } from '../src/proxy/proxy';
 import { startCountingUpstream, status as answerStatus } from './support/counting-upstream';
-import { FakeClock } from './support/fake-clock';
+import { adminRig, trip, WALL_START, type AdminRig } from './support/admin-rig';
 import { parsePrometheus, sampleValue, type Sample } from './support/prometheus-text';
 import { call, rawExchange, type Reply } from './support/raw-http';
 import { RecordingLogger } from './support/recording-logger';
@@ -24,79 +18,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** 2023-11-14T22:13:20.000Z */
-const WALL_START = 1_700_000_000_000;
-
-function configFor(env: Record<string, string> = {}): Config {
-  const parsed = parseConfig({ HTTP_CLIENT: '127.0.0.1:9', PROBE_INTERVAL: '2', REQUEST_TIMEOUT: '2', TIME_WINDOW: '10', ...env });
-  if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
-  return parsed.config;
-}
-
-/** Timers the test runs by hand: the loop's next tick waits in `pending`. */
-class ManualTimers implements Timers {
-  pending: (() => void) | undefined;
-  setTimeout(callback: () => void): unknown {
-    this.pending = callback;
-    return callback;
-  }
-  clearTimeout(handle: unknown): void {
-    if (this.pending === handle) this.pending = undefined;
-  }
-  /** Runs the waiting tick; the probe it starts settles a few microtasks later. */
-  async tick(): Promise<void> {
-    const callback = this.pending;
-    this.pending = undefined;
-    callback?.();
-    for (let i = 0; i < 10; i += 1) await Promise.resolve();
-  }
-}
-
-interface Rig {
-  readonly clock: FakeClock;
-  readonly breaker: CircuitBreaker;
-  readonly metrics: Metrics;
-  readonly lastOutcome: LastOutcome;
-  readonly loop: ProbeLoop;
-  readonly timers: ManualTimers;
-  readonly config: Config;
-  readonly port: number;
-  /** what the next probes answer */
-  probeAnswer: ProbeResult;
-  /** wall time the admin API sees */
-  wall: number;
-}
-
-async function rig(env: Record<string, string> = {}): Promise<Rig> {
-  const clock = new FakeClock();
-  const config = configFor(env);
-  const breaker = new CircuitBreaker({
-    errorThreshold: config.errorThreshold,
-    successThreshold: config.successThreshold,
-    openWindowMs: config.timeWindowMs,
-    halfOpenMaxCalls: config.halfOpenMaxCalls,
-    clock,
-  });
-  const metrics = new Metrics(breaker);
-  const logger = new RecordingLogger();
-  const timers = new ManualTimers();
-  const state = { probeAnswer: { kind: 'success', status: 200, latencyMs: 3 } as ProbeResult, wall: WALL_START };
-  const probe: Probe = () => Promise.resolve(state.probeAnswer);
-  const lastOutcome = new LastOutcome(() => state.wall);
-  const loop = new ProbeLoop({ breaker, probe, logger, clock, timers, observer: metrics, lastOutcome }, config);
-  cleanups.push(() => loop.stop());
-  const admin = createAdmin({ breaker, loop, lastOutcome, metrics, config, logger, clock, wallClock: () => state.wall });
-  const { port } = await admin.listen(0, '127.0.0.1');
-  cleanups.push(() => admin.close());
-  return Object.assign(state, { clock, breaker, metrics, lastOutcome, loop, timers, config, port });
-}
-
-function trip(breaker: CircuitBreaker, failures: number): void {
-  for (let i = 0; i < failures; i += 1) {
-    const admission = breaker.tryAcquire();
-    if (!admission.admitted) throw new Error('circuit already open');
-    breaker.record(admission.ticket, { ok: false, reason: 'test' });
-  }
+async function rig(env: Record<string, string> = {}): Promise<AdminRig> {
+  const r = await adminRig(env);
+  cleanups.push(() => r.close());
+  return r;
 }
 
 const statusOf = async (port: number): Promise<Status> => JSON.parse((await call(port, { path: '/status' })).body) as Status;
