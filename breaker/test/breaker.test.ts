@@ -1,4 +1,5 @@
-import { BREAKER_DEFAULTS, CircuitBreaker, type BreakerOptions, type Ticket, type Transition } from '../src';
+import { BREAKER_DEFAULTS, CircuitBreaker, type BreakerOptions, type Transition } from '../src';
+import { acquire, call } from './support/calls';
 import { FakeClock } from './support/fake-clock';
 
 const options = { errorThreshold: 3, successThreshold: 2, openWindowMs: 10_000, halfOpenMaxCalls: 1 } satisfies BreakerOptions;
@@ -11,16 +12,6 @@ function setup(overrides: Partial<BreakerOptions> = {}) {
   const transitions: Transition[] = [];
   breaker.onTransition((transition) => transitions.push(transition));
   return { clock, breaker, transitions };
-}
-
-function acquire(breaker: CircuitBreaker): Ticket {
-  const admission = breaker.tryAcquire();
-  if (!admission.admitted) throw new Error(`expected a ticket, got a rejection while ${admission.state}`);
-  return admission.ticket;
-}
-
-function call(breaker: CircuitBreaker, outcome: typeof ok | typeof fail) {
-  return breaker.record(acquire(breaker), outcome);
 }
 
 function openIt(breaker: CircuitBreaker) {

@@ -1,5 +1,6 @@
 /** Each trip and recovery policy through the breaker itself, with an injected clock and random source. */
-import { CircuitBreaker, type BreakerOptions, type Outcome, type Ticket, type Transition } from '../../src';
+import { CircuitBreaker, type BreakerOptions, type Transition } from '../../src';
+import { acquire, call } from '../support/calls';
 import { FakeClock } from '../support/fake-clock';
 
 const fail = { ok: false, reason: 'HTTP 500' } as const;
@@ -13,13 +14,6 @@ function setup(options: Partial<BreakerOptions> = {}) {
   return { clock, breaker, transitions };
 }
 
-function acquire(breaker: CircuitBreaker): Ticket {
-  const admission = breaker.tryAcquire();
-  if (!admission.admitted) throw new Error(`expected a ticket, got a rejection while ${admission.state}`);
-  return admission.ticket;
-}
-
-const call = (breaker: CircuitBreaker, outcome: Outcome) => breaker.record(acquire(breaker), outcome);
 
 /** F = failure, S = success */
 function calls(breaker: CircuitBreaker, pattern: string): void {

@@ -16,6 +16,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { waitForLogLine } from '../../support/log-lines';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const LAB = path.join(ROOT, 'test/docker/lab.sh');
@@ -99,15 +100,7 @@ function monitorLog(): string[] {
     .filter(Boolean);
 }
 
-async function waitForLog(pattern: RegExp, timeoutMs: number, from = 0): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const line = monitorLog().slice(from).find((candidate) => pattern.test(candidate));
-    if (line) return line;
-    if (Date.now() > deadline) throw new Error(`no monitor line matching ${pattern} within ${timeoutMs} ms:\n${monitorLog().slice(-20).join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+const waitForLog = (pattern: RegExp, timeoutMs: number, from = 0): Promise<string> => waitForLogLine(monitorLog, pattern, timeoutMs, from);
 
 beforeAll(() => {
   lab('setup');

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { onePod, POD_NAME } from '../../../deploy/kubernetes/tools/one-pod';
+import { waitForLogLine } from '../../support/log-lines';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const LAB = path.join(ROOT, 'test/docker/lab.sh');
@@ -61,15 +62,7 @@ function monitorLog(): string[] {
   return podman('logs', container('monitor')).split('\n').filter(Boolean);
 }
 
-async function waitForLog(pattern: RegExp, timeoutMs: number, from = 0): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const line = monitorLog().slice(from).find((candidate) => pattern.test(candidate));
-    if (line) return line;
-    if (Date.now() > deadline) throw new Error(`no monitor line matching ${pattern} within ${timeoutMs} ms:\n${monitorLog().slice(-20).join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+const waitForLog = (pattern: RegExp, timeoutMs: number, from = 0): Promise<string> => waitForLogLine(monitorLog, pattern, timeoutMs, from);
 
 /** An HTTP GET from inside the monitor's container (the pod has no port on the host): status and body. */
 function getInPod(url: string): { status: number; body: string } {
