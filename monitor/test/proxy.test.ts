@@ -113,13 +113,14 @@ describe('forwarding', () => {
     expect(upstream.received.at(-1)).toMatchObject({ method, url: '/thing' });
   });
 
-  it('forwards a chunked body, chunked again towards the upstream', async () => {
+  it('forwards a chunked body whole, framed chunked or (when it was all in before it went out) by its length, never both', async () => {
     const { port } = await rig();
     const reply = await call(port, { method: 'PUT', path: '/upload', body: ['first,', 'second,', 'third'] });
     const seen = echoed(reply.body);
     expect(seen.body).toBe('first,second,third');
-    expect(seen.headers['transfer-encoding']).toBe('chunked');
-    expect(seen.headers['content-length']).toBeUndefined();
+    // undici chunks a body of unknown length, and gives a body it already holds whole its length
+    const framing = [seen.headers['transfer-encoding'], seen.headers['content-length']];
+    expect([['chunked', undefined], [undefined, '18']]).toContainEqual(framing);
   });
 
   it('passes redirects and their Location through without following them', async () => {
@@ -135,7 +136,8 @@ describe('forwarding', () => {
   });
 
   it('sends a bodiless request once more when the upstream dropped the kept-alive connection it went out on', async () => {
-    const { port, upstream, breaker } = await rig();
+    // one connection: each call goes out on the one the call before it used
+    const { port, upstream, breaker } = await rig({ proxy: { maxSockets: 1 } });
     // every connection answers its first request only, then drops: a keep-alive timeout race every time
     const served = new WeakSet<object>();
     upstream.answer((received, res) => {
@@ -440,7 +442,7 @@ describe('half_open under concurrency', () => {
   it('gives back the tickets and timers of pipelined calls at once when a malformed request ends their connection', async () => {
     fakeProxyTime();
     try {
-      const { port, breaker, clock, upstream, metrics } = await rig({ breaker: { halfOpenMaxCalls: 3 } });
+      const { port, breaker, clock, upstream, metrics, proxy } = await rig({ breaker: { halfOpenMaxCalls: 3 } });
       trip(breaker);
       clock.advance(10_000);
       upstream.hold();
@@ -453,9 +455,12 @@ describe('half_open under concurrency', () => {
       // the two answers queued behind the first never hear from Node that their connection closed
       await until(() => breaker.snapshot().trialsInFlight === 0, 'every trial slot to be given back');
       expect(metrics.callTotals().proxy).toMatchObject({ aborted: 3, success: 0, failure: 0 });
-      // none of their timers is left to hold the process up
-      expect(jest.getTimerCount()).toBe(0);
       await until(() => upstream.abandoned === 3, 'the three upstream calls to be aborted');
+      // none of their timers is left to hold the process up. Counted once the proxy is closed: its
+      // idle upstream connections have keep-alive timers of their own (undici's, unref'd), and closing
+      // the server cannot reach the answers queued behind the first, which never had the socket.
+      await proxy.close();
+      expect(jest.getTimerCount()).toBe(0);
     } finally {
       jest.useRealTimers();
     }
