@@ -167,3 +167,105 @@ it("destroys the upstream connection of a call whose client left, and frees the 
   upstream.delayMs = 2;
   expect((await call(port, { path: '/next' })).status).toBe(200);
 });
+
+describe('backpressure', () => {
+  const MB = 1024 * 1024;
+
+  /** A byte count once it has stopped moving (the same over 200 ms), polled on real I/O. */
+  async function settled(count: () => number): Promise<number> {
+    const deadline = performance.now() + 10_000;
+    let last = -1;
+    while (count() !== last) {
+      if (performance.now() > deadline) throw new Error(`still moving after 10 s: ${count()} bytes`);
+      last = count();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return last;
+  }
+
+  it('a client that stops reading stops the upstream too: the answer is not buffered in the proxy', async () => {
+    const TOTAL = 64 * MB;
+    let written = 0;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': TOTAL });
+      const chunk = Buffer.alloc(64 * 1024, 97);
+      const pump = (): void => {
+        while (written < TOTAL) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+    const breaker = new CircuitBreaker({ errorThreshold: 3 });
+    const proxy = createProxy({ breaker, logger: new RecordingLogger(), upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requestTimeoutMs: 2_000, acceptClientErrors: false });
+    const { port } = await proxy.listen(0, '127.0.0.1');
+    cleanups.push(() => proxy.close());
+
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/big', agent: false }, resolve);
+      req.on('error', reject);
+    });
+    response.pause();
+    // the upstream stops once the socket buffers on the way are full: the proxy holds no more
+    expect(await settled(() => written)).toBeLessThan(TOTAL / 4);
+
+    let received = 0;
+    response.on('data', (chunk: Buffer) => (received += chunk.length));
+    response.resume();
+    await new Promise((resolve) => response.on('end', resolve));
+    expect(received).toBe(TOTAL);
+    expect(breaker.snapshot().consecutiveFailures).toBe(0);
+  });
+
+  it('an upstream that stops reading stops the client upload too: the body is not buffered in the proxy', async () => {
+    let read = 0;
+    let upstreamRequest: http.IncomingMessage | undefined;
+    const server = http.createServer((req, res) => {
+      upstreamRequest = req;
+      req.pause();
+      req.on('data', (chunk: Buffer) => (read += chunk.length));
+      req.on('end', () => res.end('{"ok":true}'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+    const breaker = new CircuitBreaker({ errorThreshold: 3 });
+    const TOTAL = 48 * MB;
+    const proxy = createProxy({ breaker, logger: new RecordingLogger(), upstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requestTimeoutMs: 2_000, acceptClientErrors: false, maxBodyBytes: TOTAL });
+    const { port } = await proxy.listen(0, '127.0.0.1');
+    cleanups.push(() => proxy.close());
+
+    let sent = 0;
+    const answer = new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'PUT', path: '/upload', agent: false, headers: { 'content-length': TOTAL } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      const chunk = Buffer.alloc(64 * 1024, 98);
+      const pump = (): void => {
+        while (sent < TOTAL) {
+          sent += chunk.length;
+          if (!req.write(chunk)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        req.end();
+      };
+      pump();
+    });
+    await waitFor(() => upstreamRequest !== undefined, 'the upload to reach the upstream');
+    expect(await settled(() => sent)).toBeLessThan(TOTAL / 4);
+
+    upstreamRequest!.resume();
+    expect(await answer).toBe(200);
+    expect(read).toBe(TOTAL);
+  });
+});

@@ -132,6 +132,8 @@ class ProxyResponse extends http.ServerResponse<ProxyRequest> {
   /** the body as undici reads it: a pipe from the request, which undici must not destroy (it would take the client's socket) */
   forwardBody: PassThrough | null = null;
   retried = false;
+  /** a 'drain' listener is on (the client fell behind once) */
+  waitsForDrain = false;
   /** PROXY_FALLBACK=stale: the answer's body being kept, when it may be stored */
   recorder: Recorder | undefined = undefined;
 }
@@ -181,7 +183,14 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     const res = this.downstream;
     if (this !== res.upstream || res.destroyed) return true;
     res.recorder?.write(chunk);
-    return res.write(chunk);
+    if (res.write(chunk)) return true;
+    // the client is not keeping up: undici stops reading until its response has room again (the
+    // listener goes on only then: most answers never need it)
+    if (!res.waitsForDrain) {
+      res.waitsForDrain = true;
+      res.on('drain', onDownstreamDrain);
+    }
+    return false;
   }
 
   onComplete(): void {
@@ -511,7 +520,6 @@ class GuardedProxy {
       res.destroy();
       return false;
     }
-    res.on('drain', onDownstreamDrain);
     return true;
   }
 
