@@ -17,7 +17,7 @@ import { Pool, type Dispatcher } from 'undici';
 import type { CircuitBreaker, Ticket } from '@circuit-breaker-demo/breaker';
 import { CLIENT_LIMITS } from '../client-limits';
 import type { LastOutcome } from '../last-outcome';
-import type { Logger } from '../logger';
+import { routeLogger, type Logger } from '../logger';
 import type { CallObserver } from '../metrics';
 import { classifyStatus, networkReason } from '../probe/probe';
 import { asksToWait, parseRetryAfter } from '../retry-after';
@@ -26,9 +26,9 @@ import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejec
 import { REQUEST_HEADER_ROLES, responseHeaders, withoutNominated } from './headers';
 import { fallbackHeaders, type CacheRequest, type CachedAnswer, type Recorder, type StaleCache } from './stale-cache';
 
-export interface ProxyOptions {
+/** One route of the proxy: its breaker, its upstream and the settings of its calls. */
+export interface ProxyRoute {
   readonly breaker: CircuitBreaker;
-  readonly logger: Logger;
   /** call results go here (the metrics); none by default */
   readonly observer?: CallObserver;
   /** given every call result the breaker counts (for /status); none by default */
@@ -44,6 +44,23 @@ export interface ProxyOptions {
   readonly requestTimeoutMs: number;
   /** ACCEPT_CLIENT_ERRORS: 4xx answers count as successes */
   readonly acceptClientErrors: boolean;
+  /**
+   * PROXY_FALLBACK=stale: the cache of last good answers. While the circuit rejects, or when the
+   * upstream fails (502/504), a GET or HEAD that has an entry gets it instead of the error. None by default.
+   */
+  readonly fallbackCache?: StaleCache;
+}
+
+/** A route of a proxy with several (SPEC "Routes"): the longest matching prefix picks it. */
+export interface NamedProxyRoute extends ProxyRoute {
+  readonly name: string;
+  /** starts with /; matched as plain text against the request target, longest first */
+  readonly prefix: string;
+}
+
+/** What every route of the proxy shares: the client side's limits, and each route's connection bound. */
+export interface ProxyLimits {
+  readonly logger: Logger;
   /**
    * Largest request body forwarded, in bytes. A larger Content-Length gets 413 before any call
    * starts; a chunked body that grows past it gets 413, its upstream call cut, and no outcome.
@@ -73,12 +90,10 @@ export interface ProxyOptions {
    * pass its own wait off as an upstream timeout.
    */
   readonly maxSockets?: number;
-  /**
-   * PROXY_FALLBACK=stale: the cache of last good answers. While the circuit rejects, or when the
-   * upstream fails (502/504), a GET or HEAD that has an entry gets it instead of the error. None by default.
-   */
-  readonly fallbackCache?: StaleCache;
 }
+
+/** One route (every path), or several routes by prefix. */
+export type ProxyOptions = ProxyLimits & (ProxyRoute | { readonly routes: readonly NamedProxyRoute[] });
 
 export const PROXY_DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
@@ -275,25 +290,25 @@ class GuardedProxy {
   private readonly halfOpenAnswer = rejection('half_open', 1);
   private readonly isolatedAnswer = isolatedRejection();
 
-  constructor(options: ProxyOptions) {
-    this.breaker = options.breaker;
-    this.logger = options.logger;
-    this.observer = options.observer;
-    this.lastOutcome = options.lastOutcome;
-    this.fallbackCache = options.fallbackCache;
-    this.requestTimeoutMs = options.requestTimeoutMs;
+  constructor(route: ProxyRoute, options: ProxyLimits, logger: Logger) {
+    this.breaker = route.breaker;
+    this.logger = logger;
+    this.observer = route.observer;
+    this.lastOutcome = route.lastOutcome;
+    this.fallbackCache = route.fallbackCache;
+    this.requestTimeoutMs = route.requestTimeoutMs;
     // the probe's words, so a proxy timeout reads the same in the logs
-    this.timeoutReason = `timeout after ${options.requestTimeoutMs} ms`;
+    this.timeoutReason = `timeout after ${route.requestTimeoutMs} ms`;
     this.totalTimeoutMs =
       options.totalTimeoutMs ??
-      Math.max(PROXY_DEFAULTS.totalTimeoutMs, (options.clientRequestTimeoutMs ?? PROXY_DEFAULTS.clientRequestTimeoutMs) + options.requestTimeoutMs);
+      Math.max(PROXY_DEFAULTS.totalTimeoutMs, (options.clientRequestTimeoutMs ?? PROXY_DEFAULTS.clientRequestTimeoutMs) + route.requestTimeoutMs);
     this.maxBodyBytes = options.maxBodyBytes ?? PROXY_DEFAULTS.maxBodyBytes;
     this.tooLarge = canned(413, { error: `request body larger than ${this.maxBodyBytes} bytes` }, ['Connection', 'close']);
     this.totalTimeUp = canned(504, { error: 'gateway timeout', reason: `total time limit of ${this.totalTimeoutMs} ms reached` });
     this.maxSockets = options.maxSockets ?? PROXY_DEFAULTS.maxSockets;
     this.busy = canned(503, { error: 'proxy busy', reason: `all ${this.maxSockets} upstream connections in use` }, ['Retry-After', '1']);
-    this.acceptClientErrors = options.acceptClientErrors;
-    const url = new URL(options.upstream);
+    this.acceptClientErrors = route.acceptClientErrors;
+    const url = new URL(route.upstream);
     this.host = url.host;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.pool = new Pool(url.origin, {
@@ -311,14 +326,8 @@ class GuardedProxy {
     });
   }
 
-  /** The request listener. */
-  handle(req: ProxyRequest, res: ProxyResponse): void {
-    const target = req.url ?? '';
-    // origin-form only: absolute-form (`GET http://x/`) and asterisk-form (`OPTIONS *`) are refused
-    if (target.charCodeAt(0) !== 47 /* '/' */) {
-      send(res, NOT_ORIGIN_FORM);
-      return;
-    }
+  /** The request listener for this route's requests (origin-form: the router checked). */
+  handle(req: ProxyRequest, res: ProxyResponse, target: string): void {
     const headers = this.requestHeaders(req);
     if (headers === undefined) {
       send(res, TWO_HOSTS);
@@ -777,9 +786,53 @@ function onConnect(_req: http.IncomingMessage, socket: Socket): void {
 
 function ignore(): void {}
 
+const NO_ROUTE = canned(404, { error: 'no route for this path' });
+const AMBIGUOUS_PATH = canned(400, { error: 'a path with dot segments or encoded slashes or dots cannot be routed: it could reach another route\'s upstream' });
+/** `.` or `..` segments, or `%2e`/`%2f`/`%5c` anywhere: an upstream that normalises paths would see another route's. */
+const DOT_SEGMENT = /\/\.\.?(?:\/|\?|#|$)|%2e|%2f|%5c|\\/i;
+
+/** Picks the route of a request target: the longest matching prefix. */
+class Router {
+  /** longest prefix first */
+  private readonly routes: readonly { readonly prefix: string; readonly proxy: GuardedProxy }[];
+
+  constructor(
+    routes: readonly { readonly prefix: string; readonly proxy: GuardedProxy }[],
+    /** more than one route: paths that could cross routes are refused */
+    private readonly strict: boolean,
+  ) {
+    this.routes = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  handle(req: ProxyRequest, res: ProxyResponse): void {
+    const target = req.url ?? '';
+    // origin-form only: absolute-form (`GET http://x/`) and asterisk-form (`OPTIONS *`) are refused
+    if (target.charCodeAt(0) !== 47 /* '/' */) {
+      send(res, NOT_ORIGIN_FORM);
+      return;
+    }
+    if (this.strict && DOT_SEGMENT.test(target)) {
+      send(res, AMBIGUOUS_PATH);
+      return;
+    }
+    for (const route of this.routes) {
+      if (target.startsWith(route.prefix)) {
+        route.proxy.handle(req, res, target);
+        return;
+      }
+    }
+    // no upstream is touched, and no breaker counts it: it is not a call
+    send(res, NO_ROUTE);
+  }
+}
+
 /** Builds the proxy; `listen` starts it. */
 export function createProxy(options: ProxyOptions): ServerHandle {
-  const proxy = new GuardedProxy(options);
+  const routes: readonly NamedProxyRoute[] = 'routes' in options ? options.routes : [{ ...options, name: 'default', prefix: '/' }];
+  if (routes.length === 0) throw new Error('createProxy needs at least one route');
+  const named = routes.length > 1;
+  const proxies = routes.map((route) => ({ prefix: route.prefix, proxy: new GuardedProxy(route, options, routeLogger(options.logger, route.name, named)) }));
+  const router = new Router(proxies, named);
   const server = http.createServer<typeof ProxyRequest, typeof ProxyResponse>(
     {
       IncomingMessage: ProxyRequest,
@@ -788,7 +841,7 @@ export function createProxy(options: ProxyOptions): ServerHandle {
       requestTimeout: options.clientRequestTimeoutMs ?? PROXY_DEFAULTS.clientRequestTimeoutMs,
       connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? PROXY_DEFAULTS.connectionsCheckingIntervalMs,
     },
-    (req, res) => proxy.handle(req, res),
+    (req, res) => router.handle(req, res),
   );
   server.on('connect', onConnect);
   const handle = serverHandle(server, (error) => options.logger.error(`proxy server error: ${String(error)}`, { event: 'error', source: 'proxy' }));
@@ -796,9 +849,9 @@ export function createProxy(options: ProxyOptions): ServerHandle {
     listen: (port, host) => handle.listen(port, host),
     close: async () => {
       // from here on, an upstream call that breaks was broken by us: no outcome, no log line
-      proxy.closing = true;
+      for (const { proxy } of proxies) proxy.closing = true;
       await handle.close();
-      await proxy.pool.destroy();
+      await Promise.all(proxies.map(({ proxy }) => proxy.pool.destroy()));
     },
   };
 }
