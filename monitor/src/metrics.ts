@@ -3,7 +3,7 @@
  * results the probe and the proxy report. The breaker itself knows nothing about them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CircuitBreaker, Rejection, State, Transition } from '@circuit-breaker-demo/breaker';
+import type { CircuitBreaker, Rejection, State } from '@circuit-breaker-demo/breaker';
 import { registerPolicyGauges } from './policy-metrics';
 
 export type CallSource = 'probe' | 'proxy';
