@@ -182,8 +182,8 @@ it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open 
   await waitForLog(/ info Circuit changed from half_open to closed \(3 consecutive trial successes\)$/, 60_000, beforeStart);
   expect((await fetch('http://127.0.0.1:8080/')).status).toBe(200);
   const metrics = await (await fetch('http://127.0.0.1:8081/metrics')).text();
-  expect(metrics).toMatch(/^circuit_breaker_transitions_total\{from="half_open",to="closed"\} 1$/m);
-  expect(metrics).toMatch(/^circuit_breaker_state\{state="closed"\} 1$/m);
+  expect(metrics).toMatch(/^circuit_breaker_transitions_total\{route="default",from="half_open",to="closed"\} 1$/m);
+  expect(metrics).toMatch(/^circuit_breaker_state\{route="default",state="closed"\} 1$/m);
   writeFileSync(LAST_RUN('metrics.txt'), metrics);
   const memory = monitorMemory();
   expect(memory.match(/^VmRSS:/gm)).toHaveLength(1);
