@@ -28,3 +28,5 @@ export { CircuitOpenError } from './errors/circuit-open-error';
 export { TimeoutError } from './errors/timeout-error';
 export { execute, reasonOf, tryExecute, type CallOptions, type CallResult, type Guardable } from './execute';
 export { wrap } from './wrap';
+export { BreakerRegistry, REGISTRY_DEFAULTS, type Keyed, type OverflowEvent, type RegistryEventName, type RegistryEvents, type RegistryListener, type RegistryOptions, type RegistrySnapshot } from './registry/registry';
+export type { BreakerOverrides, BreakerSettings, SlidingWindowOverride } from './registry/overrides';
