@@ -143,10 +143,11 @@ describe('execute with a limiter', () => {
   it('the fallback answers for a call the limiter refuses', async () => {
     const { breaker, limiter } = setup(1);
     const first = deferred<string>();
-    void execute(breaker, () => first.promise, { limiter });
+    const running = execute(breaker, () => first.promise, { limiter });
     const answer = await execute(breaker, async () => 'fresh', { limiter, fallback: (error) => (error instanceof ConcurrencyLimitError ? 'busy, try later' : 'other') });
     expect(answer).toBe('busy, try later');
     first.resolve('done');
+    await expect(running).resolves.toBe('done');
   });
 
   it('wrap passes the limiter on', async () => {
