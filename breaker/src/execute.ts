@@ -202,7 +202,9 @@ function countValue<T>(breaker: CircuitBreaker, ticket: Ticket, value: T, option
 
 /** Gives a call's slot back to its limiter, if it has one: the time since `startedAt` on its clock, and how it ended. */
 function freeSlot(limiter: ConcurrencyLimiter | undefined, startedAt: number, end: CallEnd): void {
-  if (limiter !== undefined) limiter.release(limiter.clock.now() - startedAt, end);
+  if (limiter === undefined) return;
+  const now = limiter.clock.now();
+  limiter.release(now - startedAt, end, now);
 }
 
 function failure(reason: string, cause: unknown, options: Pick<CallOptions<unknown>, 'retryAfterMs'>): Outcome {

@@ -83,7 +83,8 @@ const MIN_BASELINE_MS = 5;
  *   (A baseline that rises freely follows the queue the limiter itself builds, up to the ceiling.)
  * - `dropped` calls free their slot and change nothing.
  *
- * `tryAcquire` is one comparison; `release` reads the clock once; neither allocates.
+ * `tryAcquire` is one comparison; `release` reads the clock once, unless given `endedAt`; neither allocates
+ * (the clock may: `performance.now()` returns a fresh number on Node 20).
  */
 export class AdaptiveLimiter implements ConcurrencyLimiter {
   readonly clock: Clock;
@@ -149,14 +150,14 @@ export class AdaptiveLimiter implements ConcurrencyLimiter {
     return true;
   }
 
-  release(latencyMs: number, end: CallEnd): void {
+  release(latencyMs: number, end: CallEnd, endedAt?: number): void {
     if (this.calls === 0) throw unmatchedRelease();
     // busy: the calls use at least half the limit, this one included
     const busy = this.calls * 2 >= this.current;
     this.calls -= 1;
     if (end === 'dropped') return;
     if (!(latencyMs >= 0 && latencyMs < Infinity)) throw new RangeError(`latencyMs must be a finite number >= 0, got ${latencyMs}`);
-    const now = this.clock.now();
+    const now = endedAt ?? this.clock.now();
     if (end === 'timeout') this.decrease(TIMEOUT_BACKOFF, now - latencyMs, now);
     else if (end === 'failure') this.decrease(FAILURE_BACKOFF, now - latencyMs, now);
     else this.learn(latencyMs, now, busy);
@@ -167,7 +168,8 @@ export class AdaptiveLimiter implements ConcurrencyLimiter {
     const smoothed = Number.isNaN(this.smoothed) ? latencyMs : this.smoothed + (latencyMs - this.smoothed) * this.smoothing;
     this.smoothed = smoothed;
     this.baseline.add(smoothed, now, this.current === this.minLimit);
-    const usual = Math.max(this.baseline.value ?? smoothed, MIN_BASELINE_MS) * this.tolerance;
+    // the baseline has a value now (this success went in): `lowest`, a plain number, not `value`
+    const usual = Math.max(this.baseline.lowest, MIN_BASELINE_MS) * this.tolerance;
     if (smoothed > usual) this.decrease(Math.max(LATENCY_BACKOFF, usual / smoothed), now - latencyMs, now);
     else if (busy) this.set(this.estimate + 1);
     else this.set(this.estimate + (this.initialLimit - this.estimate) * RELAX);

@@ -18,8 +18,13 @@ export class Baseline {
 
   /** The baseline, ms; undefined before the first value. */
   get value(): number | undefined {
-    const lowest = Math.min(this.current, this.previous);
+    const lowest = this.lowest;
     return lowest === Infinity ? undefined : lowest;
+  }
+
+  /** The baseline, ms; Infinity before the first value (always a number: no boxing on a hot path). */
+  get lowest(): number {
+    return Math.min(this.current, this.previous);
   }
 
   /** Adds a successful call's smoothed latency at `now`; `mayRise`: an ending window may let a higher baseline in. */

@@ -29,7 +29,7 @@ export class FixedLimiter implements ConcurrencyLimiter {
     return true;
   }
 
-  release(_latencyMs: number, _end: CallEnd): void {
+  release(_latencyMs: number, _end: CallEnd, _endedAt?: number): void {
     if (this.calls === 0) throw unmatchedRelease();
     this.calls -= 1;
   }

@@ -18,9 +18,10 @@ export interface ConcurrencyLimiter {
   tryAcquire(): boolean;
   /**
    * Gives back a slot `tryAcquire` granted, once per call, when the call has really ended:
-   * `latencyMs` is how long it took (on `clock`), `end` how it ended.
+   * `latencyMs` is how long it took (on `clock`), `end` how it ended. `endedAt`: the clock time it
+   * ended, when the caller has just read it to measure the latency (saves the limiter a read).
    */
-  release(latencyMs: number, end: CallEnd): void;
+  release(latencyMs: number, end: CallEnd, endedAt?: number): void;
   /** calls admitted at once, now (an integer >= 1) */
   readonly limit: number;
   /** calls holding a slot; above `limit` only when the limit shrank under calls already admitted */

@@ -193,6 +193,17 @@ describe('AdaptiveLimiter', () => {
     });
   });
 
+  it('takes the end time from the caller when given (no clock read), and reads its clock otherwise', () => {
+    const { limiter, clock } = setup();
+    const now = jest.spyOn(clock, 'now');
+    limiter.tryAcquire();
+    limiter.release(20, 'success', clock.now() + 5);
+    expect(now).toHaveBeenCalledTimes(1); // the test's own read
+    limiter.tryAcquire();
+    limiter.release(20, 'success');
+    expect(now).toHaveBeenCalledTimes(2);
+  });
+
   it('refuses a release without a call in flight, and a latency that is not a finite number >= 0 (freeing the slot)', () => {
     const { limiter } = setup();
     expect(() => limiter.release(1, 'success')).toThrow(/without a call in flight/);
