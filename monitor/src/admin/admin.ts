@@ -2,9 +2,11 @@
  * The admin API (SPEC "Admin API"): /healthz (the monitor's own health), /status (JSON) and
  * /metrics (Prometheus), which read the breaker, the loop, the last outcome and the metrics; the
  * live dashboard (`/`, dashboard.ts) and its event stream (`/events`, events.ts); and the two
- * token-guarded control endpoints (control.ts), the only ones that change anything.
+ * token-guarded control endpoints (control.ts), the only ones that change anything. Every route
+ * answers only the Host names host-check.ts allows.
  */
 import http from 'node:http';
+import os from 'node:os';
 import type { CircuitBreaker, Clock, State } from '@circuit-breaker-demo/breaker';
 import { CLIENT_LIMITS } from '../client-limits';
 import { describeConfig, type Config } from '../config';
@@ -16,7 +18,9 @@ import { serverHandle, type ServerHandle } from '../server-handle';
 import { Control, CONTROL_PATHS } from './control';
 import { Dashboard } from './dashboard';
 import { EventStream, type EventsSettings } from './events';
+import { HostCheck } from './host-check';
 import { policyStatus, type PolicyStatus } from './policy-status';
+import type { SlowdownSettings } from './token-slowdown';
 
 /** What the admin API needs to know of the probe loop (ProbeLoop has it). */
 export interface LoopView {
@@ -42,11 +46,16 @@ export interface AdminOptions {
   readonly healthMarginMs?: number;
   /** the event stream's limits and timers (events.ts has the defaults) */
   readonly events?: Partial<EventsSettings>;
+  /** the wrong-token slow-down's limits (token-slowdown.ts has the defaults) */
+  readonly tokenSlowdown?: Partial<SlowdownSettings>;
+  /** the machine's host name, one of the Host names answered; os.hostname() by default */
+  readonly hostname?: string;
 }
 
-/** The admin server, and its event stream (tests read its stats). */
+/** The admin server, its event stream and its control endpoints (tests read their stats). */
 export interface AdminHandle extends ServerHandle {
   readonly events: EventStream;
+  readonly control: Control;
 }
 
 const READ_PATHS = ['/healthz', '/status', '/metrics', '/events'];
@@ -95,8 +104,9 @@ class AdminApi {
   private readonly wallClock: () => number;
   private readonly staleAfterMs: number;
   readonly events: EventStream;
-  private readonly control: Control;
+  readonly control: Control;
   private readonly dashboard: Dashboard;
+  private readonly hosts: HostCheck;
 
   constructor(private readonly options: AdminOptions) {
     this.wallClock = options.wallClock ?? Date.now;
@@ -110,7 +120,14 @@ class AdminApi {
       wallClock: this.wallClock,
       ...(options.events ? { settings: options.events } : {}),
     });
-    this.control = new Control({ breaker: options.breaker, logger: options.logger, token: options.config.adminToken });
+    this.control = new Control({
+      breaker: options.breaker,
+      logger: options.logger,
+      token: options.config.adminToken,
+      clock: options.clock,
+      ...(options.tokenSlowdown ? { slowdown: options.tokenSlowdown } : {}),
+    });
+    this.hosts = new HostCheck({ allowed: options.config.adminAllowedHosts, hostname: options.hostname ?? os.hostname(), logger: options.logger, clock: options.clock });
     this.dashboard = new Dashboard();
     // the longest quiet stretch of a live loop: a probe runs up to REQUEST_TIMEOUT, then the next
     // tick comes at most PROBE_INTERVAL after the last one began
@@ -122,12 +139,12 @@ class AdminApi {
       json(res, 400, { error: 'more than one Host header (RFC 9112 section 3.2)' }, ['Connection', 'close']);
       return;
     }
-    const target = req.url ?? '/';
-    const query = target.indexOf('?');
-    const path = query < 0 ? target : target.slice(0, query);
+    const addressed = this.hosts.admit(req, res);
+    if (addressed === undefined) return;
+    const { host, path } = addressed;
     const action = CONTROL_PATHS[path];
     if (action !== undefined) {
-      this.control.handle(action, req, res);
+      this.control.handle(action, req, res, host);
       return;
     }
     if (!READ_PATHS.includes(path) && !this.dashboard.has(path)) {
@@ -245,6 +262,7 @@ export function createAdmin(options: AdminOptions): AdminHandle {
   const handle = serverHandle(server, (error) => options.logger.error(`admin server error: ${String(error)}`, { event: 'error' }));
   return {
     events: api.events,
+    control: api.control,
     listen: (port, host) =>
       handle.listen(port, host).then((bound) => {
         api.events.start();
