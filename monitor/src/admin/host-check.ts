@@ -70,7 +70,7 @@ export class HostCheck {
     const authority = absolute?.[1] ?? host;
     const parsed = parseHost(authority);
     let why: string;
-    if (host === '') why = 'no Host header';
+    if (host === '') why = req.headers.host === undefined ? 'no Host header' : 'an empty Host';
     else if (authority.toLowerCase() !== host.toLowerCase()) why = `the request target names ${shown(authority)}, not its Host ${shown(host)}`;
     else if (parsed === undefined) why = `Host ${shown(host)} is not a host name`;
     else if (!parsed.ip && !this.names.has(parsed.name)) why = `Host ${shown(host)} is not an IP address, localhost, ${this.options.hostname} or a name in ADMIN_ALLOWED_HOSTS`;

@@ -16,7 +16,7 @@ export interface SlowdownSettings {
   readonly maxClients: number;
 }
 
-/** 5 guesses a minute per address; 4096 addresses are about 0.5 MB (README "Admin API: who may ask"). */
+/** 5 guesses a minute per address; 4096 addresses take under 2 MB (measured: about 90 bytes an IPv4 address, 400 an IPv6 one). */
 export const SLOWDOWN_DEFAULTS: SlowdownSettings = { maxFailures: 5, windowMs: 60_000, maxClients: 4096 };
 
 export class TokenSlowdown {
