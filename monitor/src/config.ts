@@ -97,6 +97,8 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** the IP address both servers listen on: loopback unless told otherwise (the image says 0.0.0.0) */
   readonly listenAddress: string;
+  /** ADMIN_ALLOWED_HOSTS: Host names the admin port answers beside IP literals, localhost and the machine's name; lower case, no trailing dot */
+  readonly adminAllowedHosts: readonly string[];
 }
 
 export type SlidingWindow = { readonly calls: number } | { readonly timeMs: number };
@@ -180,6 +182,27 @@ const adminToken: Parser<string | null> = {
 const ipAddress: Parser<string> = {
   accepts: 'an IPv4 or IPv6 address, without brackets: 127.0.0.1 or ::1 (this machine only), 0.0.0.0 (every IPv4 interface), :: (every interface), or one interface\'s address',
   parse: (text) => (isIP(text) !== 0 ? text : undefined),
+};
+
+/** One DNS label; `_` is allowed because compose service names may contain it. */
+const LABEL = '[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
+/** A host name of labels separated by dots, 253 characters at most, with or without the root's dot. */
+const HOST_NAME = new RegExp(`^(?=.{1,253}\\.?$)${LABEL}(\\.${LABEL})*\\.?$`);
+
+/**
+ * Names, not addresses or patterns: an IP literal is always answered, and a wildcard would let any
+ * name under a domain in. Empty items are skipped, so compose can write `monitor,${ADMIN_ALLOWED_HOSTS:-}`.
+ */
+const hostNames: Parser<readonly string[]> = {
+  accepts: 'host names separated by commas, e.g. monitor,monitor.example.com (letters, digits, -, _ and dots; no port, no wildcard, no scheme)',
+  parse: (text) => {
+    const names = text
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '');
+    if (!names.every((name) => HOST_NAME.test(name))) return undefined;
+    return Object.freeze(names.map((name) => name.toLowerCase().replace(/\.$/, '')));
+  },
 };
 
 // `_` is allowed because compose service names may contain it, and the URL form accepts it too
@@ -316,6 +339,7 @@ export function parseConfig(env: Env): ConfigResult {
     proxyCacheMaxBytes: read('PROXY_CACHE_MAX_BYTES', integerAtLeast(0), '16777216'),
     adminToken: read('ADMIN_TOKEN', adminToken, '') ?? undefined,
     listenAddress: read('LISTEN_ADDRESS', ipAddress, '127.0.0.1'),
+    adminAllowedHosts: read('ADMIN_ALLOWED_HOSTS', hostNames, ''),
   };
   const alertWebhook = readAlertWebhook();
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
@@ -433,6 +457,7 @@ export function describeConfig(config: Config): Record<string, string | number |
       : {}),
     // whether it is set, never the token itself
     ADMIN_TOKEN: config.adminToken === undefined ? 'unset' : 'set',
+    ADMIN_ALLOWED_HOSTS: config.adminAllowedHosts.length === 0 ? 'unset' : config.adminAllowedHosts.join(','),
     LISTEN_ADDRESS: config.listenAddress,
   };
 }

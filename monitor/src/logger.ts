@@ -8,7 +8,7 @@ import winston from 'winston';
 import type { LogFormat, LogLevel } from './config';
 
 /** Every line names its event, so json consumers can filter without parsing words. */
-export type LogEvent = 'start' | 'stop' | 'probe' | 'proxy' | 'skip' | 'transition' | 'late' | 'listen' | 'error' | 'alert' | 'control' | 'events';
+export type LogEvent = 'start' | 'stop' | 'probe' | 'proxy' | 'skip' | 'transition' | 'late' | 'listen' | 'error' | 'alert' | 'control' | 'events' | 'admin';
 
 export interface LogFields {
   readonly event: LogEvent;

@@ -64,6 +64,7 @@ describe('defaults', () => {
           honorRetryAfter: true,
         },
       ],
+      adminAllowedHosts: [],
     });
   });
 
@@ -319,6 +320,38 @@ describe('LISTEN_ADDRESS', () => {
       `LISTEN_ADDRESS=${JSON.stringify(value)} is not valid: expected an IPv4 or IPv6 address, without brackets: 127.0.0.1 or ::1 (this machine only), 0.0.0.0 (every IPv4 interface), :: (every interface), or one interface's address`,
     ]);
   });
+});
+
+describe('ADMIN_ALLOWED_HOSTS', () => {
+  const accepts =
+    'host names separated by commas, e.g. monitor,monitor.example.com (letters, digits, -, _ and dots; no port, no wildcard, no scheme)';
+
+  it('is unset by default (IP addresses, localhost and the machine\'s name only), and when empty', () => {
+    expect(valid({}).adminAllowedHosts).toEqual([]);
+    expect(valid({ ADMIN_ALLOWED_HOSTS: '' }).adminAllowedHosts).toEqual([]);
+    expect(describeConfig(valid({})).ADMIN_ALLOWED_HOSTS).toBe('unset');
+  });
+
+  it.each([
+    ['monitor', ['monitor']],
+    ['monitor,prometheus', ['monitor', 'prometheus']],
+    [' Monitor , monitor.default.svc.cluster.local. ', ['monitor', 'monitor.default.svc.cluster.local']],
+    ['my_service', ['my_service']],
+    // compose writes `monitor,${ADMIN_ALLOWED_HOSTS:-}`: empty items are skipped
+    ['monitor,', ['monitor']],
+    ['monitor,,dash.example', ['monitor', 'dash.example']],
+    [`${'a'.repeat(63)}.example`, [`${'a'.repeat(63)}.example`]],
+  ])('accepts %p as %p (lower case, without the root dot)', (value, names) => {
+    expect(valid({ ADMIN_ALLOWED_HOSTS: value }).adminAllowedHosts).toEqual(names);
+    expect(describeConfig(valid({ ADMIN_ALLOWED_HOSTS: value })).ADMIN_ALLOWED_HOSTS).toBe(names.join(','));
+  });
+
+  it.each(['monitor:8081', '*.example.com', 'http://monitor', 'mon itor', '-monitor', 'monitor-', 'a..b', '[::1]', `${'a'.repeat(64)}.example`, `${'abc.'.repeat(64)}x`, 'monitor,bad name'])(
+    'rejects %p, naming the variable, the value and what is accepted',
+    (value) => {
+      expect(errors({ ...base, ADMIN_ALLOWED_HOSTS: value })).toEqual([`ADMIN_ALLOWED_HOSTS=${JSON.stringify(value)} is not valid: expected ${accepts}`]);
+    },
+  );
 });
 
 describe('several problems', () => {

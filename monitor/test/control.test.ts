@@ -91,3 +91,134 @@ describe('with ADMIN_TOKEN', () => {
     expect(r.logger.messages()).toEqual([]);
   });
 });
+
+describe('Origin (SPEC "Admin API: who may ask")', () => {
+  const postFrom = (r: AdminRig, headers: Record<string, string>) =>
+    call(r.port, { method: 'POST', path: '/breaker/isolate', headers: { Authorization: `Bearer ${TOKEN}`, ...headers } });
+
+  it.each([
+    ['no Origin (curl, scripts)', {}],
+    ['its own origin', { Origin: 'http://127.0.0.1:PORT' }],
+    ['its own origin under localhost', { Host: 'localhost:PORT', Origin: 'http://localhost:PORT' }],
+    ['its own origin in another case', { Host: 'LOCALHOST:PORT', Origin: 'http://Localhost:PORT' }],
+    ['its own origin under IPv6', { Host: '[::1]:PORT', Origin: 'http://[::1]:PORT' }],
+    ['the default port, written in Host and not in Origin', { Host: 'localhost:80', Origin: 'http://localhost' }],
+    ['the default port, written in neither', { Host: 'monitor', Origin: 'http://monitor' }],
+  ])('%s: the right token is accepted', async (_, headers: Record<string, string>) => {
+    const r = await rig({ ADMIN_TOKEN: TOKEN, ADMIN_ALLOWED_HOSTS: 'monitor' });
+    const reply = await postFrom(r, Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, value.replace('PORT', String(r.port))])));
+    expect(reply.status).toBe(200);
+    expect(r.breaker.state).toBe('isolated');
+  });
+
+  it.each([
+    ['another site', { Origin: 'https://rebind.example' }],
+    ['an opaque origin (sandboxed frame, file:)', { Origin: 'null' }],
+    ['another scheme', { Origin: 'https://127.0.0.1:PORT' }],
+    ['another port', { Origin: 'http://127.0.0.1:1' }],
+    ['no port: 80', { Origin: 'http://127.0.0.1' }],
+    ['another allowed name', { Origin: 'http://localhost:PORT' }],
+    ['its own origin with a path', { Origin: 'http://127.0.0.1:PORT/' }],
+    ['two origins', { Origin: 'http://127.0.0.1:PORT, https://rebind.example' }],
+  ])('%s: 403 with the right token, nothing changed, logged, and no CORS header', async (_, headers: Record<string, string>) => {
+    const r = await rig({ ADMIN_TOKEN: TOKEN });
+    const origin = headers.Origin!.replace('PORT', String(r.port));
+    const reply = await postFrom(r, { Origin: origin });
+    expect(reply.status).toBe(403);
+    expect(JSON.parse(reply.body)).toEqual({ error: `cross-origin call refused: Origin ${JSON.stringify(origin)} is not this monitor's (http://127.0.0.1:${r.port})` });
+    expect(r.breaker.state).toBe('closed');
+    expect(reply.rawHeaders.filter((name, i) => i % 2 === 0 && /^access-control-/i.test(name))).toEqual([]);
+    expect(r.logger.messages()).toEqual([`warn admin control refused: isolate from 127.0.0.1: ${JSON.parse(reply.body).error}`]);
+  });
+
+  it('a CORS preflight gets no CORS header: a page of another origin cannot send the token at all', async () => {
+    const r = await rig({ ADMIN_TOKEN: TOKEN });
+    for (const path of ['/breaker/isolate', '/status', '/events']) {
+      const reply = await call(r.port, {
+        method: 'OPTIONS',
+        path,
+        headers: { Origin: 'https://rebind.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization' },
+      });
+      expect([path, reply.status]).toEqual([path, 405]);
+      expect(reply.rawHeaders.filter((name, i) => i % 2 === 0 && /^access-control-/i.test(name))).toEqual([]);
+    }
+  });
+});
+
+describe('wrong tokens slow their client down (SPEC "Admin API: who may ask")', () => {
+  const WRONG = `Bearer ${TOKEN.slice(0, -1)}X`;
+  const from = (r: AdminRig, localAddress: string, authorization?: string) =>
+    call(r.port, { method: 'POST', path: '/breaker/isolate', localAddress, headers: authorization === undefined ? {} : { Authorization: authorization } });
+
+  it('5 failures within a minute, then 429 with Retry-After until the minute from the first is over, even for the right token; logged once', async () => {
+    const r = await rig({ ADMIN_TOKEN: TOKEN });
+    for (let i = 0; i < 4; i += 1) expect((await from(r, '127.0.0.1', WRONG)).status).toBe(401);
+    r.clock.advance(20_000);
+    // a missing token counts too: it is a failed attempt like any other
+    expect((await from(r, '127.0.0.1')).status).toBe(401);
+
+    const slowed = await from(r, '127.0.0.1', `Bearer ${TOKEN}`);
+    expect(slowed.status).toBe(429);
+    expect(slowed.headers['retry-after']).toBe('40');
+    expect(slowed.headers['cache-control']).toBe('no-store');
+    expect(JSON.parse(slowed.body)).toEqual({ error: 'too many failed attempts from 127.0.0.1: try again in 40 s' });
+    expect(r.breaker.state).toBe('closed');
+
+    r.clock.advance(39_500);
+    const last = await from(r, '127.0.0.1', WRONG);
+    expect([last.status, last.headers['retry-after']]).toEqual([429, '1']);
+    r.clock.advance(499);
+    expect((await from(r, '127.0.0.1', `Bearer ${TOKEN}`)).status).toBe(429);
+    r.clock.advance(1);
+    expect((await from(r, '127.0.0.1', `Bearer ${TOKEN}`)).status).toBe(200);
+    expect(r.breaker.state).toBe('isolated');
+
+    const lines = r.logger.messages().filter((line) => !line.startsWith('info Circuit changed'));
+    expect(lines).toEqual([
+      ...Array.from({ length: 4 }, () => 'warn admin control refused: isolate from 127.0.0.1: wrong token'),
+      'warn admin control refused: isolate from 127.0.0.1: missing bearer token: send Authorization: Bearer <ADMIN_TOKEN>',
+      'warn admin control slowed down: 5 failed attempts from 127.0.0.1 within 60 s: its calls get 429 for 40 s',
+      'info admin control: isolate from 127.0.0.1: circuit closed -> isolated',
+    ]);
+    expect(r.logger.lines.find((line) => line.msg.startsWith('admin control slowed down'))?.fields).toEqual({
+      event: 'control',
+      client: '127.0.0.1',
+      status: 429,
+      failures: 5,
+      retryAfterSeconds: 40,
+    });
+  });
+
+  it('failures spread over more than a minute, or a right token between them, do not add up', async () => {
+    const r = await rig({ ADMIN_TOKEN: TOKEN });
+    for (let i = 0; i < 4; i += 1) await from(r, '127.0.0.1', WRONG);
+    r.clock.advance(60_000);
+    for (let i = 0; i < 4; i += 1) expect((await from(r, '127.0.0.1', WRONG)).status).toBe(401);
+    expect((await from(r, '127.0.0.1', `Bearer ${TOKEN}`)).status).toBe(200);
+    for (let i = 0; i < 4; i += 1) expect((await from(r, '127.0.0.1', WRONG)).status).toBe(401);
+    expect((await from(r, '127.0.0.1', `Bearer ${TOKEN}`)).status).toBe(200);
+  });
+
+  it("another address's failures never slow the right token down: 127.0.0.2 gets 429 while 127.0.0.1 is answered", async () => {
+    const r = await rig({ ADMIN_TOKEN: TOKEN });
+    for (let i = 0; i < 5; i += 1) expect((await from(r, '127.0.0.2', WRONG)).status).toBe(401);
+    expect((await from(r, '127.0.0.2', `Bearer ${TOKEN}`)).status).toBe(429);
+    expect((await from(r, '127.0.0.1', WRONG)).status).toBe(401);
+    expect((await from(r, '127.0.0.1', `Bearer ${TOKEN}`)).status).toBe(200);
+    expect(r.breaker.state).toBe('isolated');
+    expect((await from(r, '127.0.0.2', `Bearer ${TOKEN}`)).status).toBe(429);
+  });
+
+  it('many addresses: the memory stays bounded, a counted address stays slowed, and a right token from a new one is still accepted', async () => {
+    const r = await adminRig({ ADMIN_TOKEN: TOKEN }, {}, { tokenSlowdown: { maxClients: 16 } });
+    cleanups.push(() => r.close());
+    for (let i = 0; i < 5; i += 1) await from(r, '127.0.0.2', WRONG);
+    for (let i = 10; i < 70; i += 1) expect((await from(r, `127.0.1.${i}`, WRONG)).status).toBe(401);
+    expect(r.admin.control.slowdown.clients).toBe(16);
+    expect((await from(r, '127.0.0.2', `Bearer ${TOKEN}`)).status).toBe(429);
+    expect((await from(r, '127.0.0.1', `Bearer ${TOKEN}`)).status).toBe(200);
+    r.clock.advance(60_000);
+    expect(r.admin.control.slowdown.clients).toBe(0);
+    expect((await from(r, '127.0.0.2', `Bearer ${TOKEN}`)).status).toBe(200);
+  });
+});

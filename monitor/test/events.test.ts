@@ -184,7 +184,7 @@ describe('limits', () => {
     let slowClosed = false;
     slow.on('close', () => (slowClosed = true));
     slow.on('error', () => undefined);
-    slow.write('GET /events HTTP/1.1\r\nHost: monitor\r\n\r\n');
+    slow.write('GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     // it never reads: the kernel's buffers fill, then the server's
     slow.pause();
     await waitFor(() => r.admin.events.stats.clients === 2, 'both clients');

@@ -18,7 +18,8 @@ export interface LaunchedBrowser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<LaunchedBrowser> {
+/** `args` are added to the usual ones, e.g. `--host-resolver-rules=MAP name 127.0.0.1`. */
+export async function launchChromium(args: readonly string[] = []): Promise<LaunchedBrowser> {
   const profile = mkdtempSync(path.join(tmpdir(), 'cbdemo-chromium-'));
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
@@ -33,6 +34,7 @@ export async function launchChromium(): Promise<LaunchedBrowser> {
       '--disable-component-update',
       '--disable-sync',
       `--user-data-dir=${profile}`,
+      ...args,
     ],
   });
   return {

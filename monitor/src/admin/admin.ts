@@ -2,9 +2,11 @@
  * The admin API (SPEC "Admin API"): /healthz (the monitor's own health), /status (JSON) and
  * /metrics (Prometheus), which read the breaker, the loop, the last outcome and the metrics; the
  * live dashboard (`/`, dashboard.ts) and its event stream (`/events`, events.ts); and the two
- * token-guarded control endpoints (control.ts), the only ones that change anything.
+ * token-guarded control endpoints (control.ts), the only ones that change anything. Every route
+ * answers only the Host names host-check.ts allows.
  */
 import http from 'node:http';
+import os from 'node:os';
 import type { CircuitBreaker, Clock, State } from '@circuit-breaker-demo/breaker';
 import { CLIENT_LIMITS } from '../client-limits';
 import { describeConfig, type Config } from '../config';
@@ -16,7 +18,9 @@ import { serverHandle, type ServerHandle } from '../server-handle';
 import { Control, CONTROL_PATHS } from './control';
 import { Dashboard } from './dashboard';
 import { EventStream, type EventsSettings } from './events';
+import { HostCheck } from './host-check';
 import { policyStatus, type PolicyStatus } from './policy-status';
+import type { SlowdownSettings } from './token-slowdown';
 
 /** What the admin API needs to know of the probe loop (ProbeLoop has it). */
 export interface LoopView {
@@ -57,11 +61,16 @@ export interface AdminOptions {
   readonly events?: Partial<EventsSettings>;
   /** every route, the first being the one above; default: that one, named `default` */
   readonly routes?: readonly AdminRoute[];
+  /** the wrong-token slow-down's limits (token-slowdown.ts has the defaults) */
+  readonly tokenSlowdown?: Partial<SlowdownSettings>;
+  /** the machine's host name, one of the Host names answered; os.hostname() by default */
+  readonly hostname?: string;
 }
 
-/** The admin server, and its event stream (tests read its stats). */
+/** The admin server, its event stream and its control endpoints (tests read their stats). */
 export interface AdminHandle extends ServerHandle {
   readonly events: EventStream;
+  readonly control: Control;
 }
 
 const READ_PATHS = ['/healthz', '/status', '/metrics', '/events'];
@@ -129,8 +138,9 @@ class AdminApi {
   private readonly healthMarginMs: number;
   private readonly routes: readonly AdminRoute[];
   readonly events: EventStream;
-  private readonly control: Control;
+  readonly control: Control;
   private readonly dashboard: Dashboard;
+  private readonly hosts: HostCheck;
 
   constructor(private readonly options: AdminOptions) {
     this.wallClock = options.wallClock ?? Date.now;
@@ -144,7 +154,14 @@ class AdminApi {
       wallClock: this.wallClock,
       ...(options.events ? { settings: options.events } : {}),
     });
-    this.control = new Control({ breaker: options.breaker, logger: options.logger, token: options.config.adminToken });
+    this.control = new Control({
+      breaker: options.breaker,
+      logger: options.logger,
+      token: options.config.adminToken,
+      clock: options.clock,
+      ...(options.tokenSlowdown ? { slowdown: options.tokenSlowdown } : {}),
+    });
+    this.hosts = new HostCheck({ allowed: options.config.adminAllowedHosts, hostname: options.hostname ?? os.hostname(), logger: options.logger, clock: options.clock });
     this.dashboard = new Dashboard();
     this.healthMarginMs = options.healthMarginMs ?? 1_000;
     this.routes = options.routes ?? [
@@ -165,12 +182,12 @@ class AdminApi {
       json(res, 400, { error: 'more than one Host header (RFC 9112 section 3.2)' }, ['Connection', 'close']);
       return;
     }
-    const target = req.url ?? '/';
-    const query = target.indexOf('?');
-    const path = query < 0 ? target : target.slice(0, query);
+    const addressed = this.hosts.admit(req, res);
+    if (addressed === undefined) return;
+    const { host, path } = addressed;
     const action = CONTROL_PATHS[path];
     if (action !== undefined) {
-      this.control.handle(action, req, res);
+      this.control.handle(action, req, res, host);
       return;
     }
     if (!READ_PATHS.includes(path) && !this.dashboard.has(path)) {
@@ -336,6 +353,7 @@ export function createAdmin(options: AdminOptions): AdminHandle {
   const handle = serverHandle(server, (error) => options.logger.error(`admin server error: ${String(error)}`, { event: 'error' }));
   return {
     events: api.events,
+    control: api.control,
     listen: (port, host) =>
       handle.listen(port, host).then((bound) => {
         api.events.start();

@@ -2,12 +2,17 @@
  * `POST /breaker/isolate` and `POST /breaker/reset` on the admin port (SPEC "Admin API: control and
  * events"): hold the circuit open by hand, or close it with fresh counters. They need
  * `Authorization: Bearer $ADMIN_TOKEN`: without ADMIN_TOKEN they are off (403), a missing or wrong
- * token is 401. Every use, refused or not, is logged with the client's address.
+ * token is 401, and a few of those from one address within a minute make it wait (429,
+ * token-slowdown.ts). A call from a browser page of another origin is 403 whatever its token
+ * (SPEC "Admin API: who may ask"). Every use, refused or not, is logged with the client's address;
+ * the 429s are not, past the line that says the slow-down began, so a flood cannot flood the log.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import type { CircuitBreaker } from '@circuit-breaker-demo/breaker';
+import type { CircuitBreaker, Clock } from '@circuit-breaker-demo/breaker';
 import type { Logger } from '../logger';
+import { clientAddress } from './client-address';
+import { TokenSlowdown, type SlowdownSettings } from './token-slowdown';
 
 export type ControlAction = 'isolate' | 'reset';
 
@@ -18,19 +23,31 @@ export interface ControlOptions {
   readonly logger: Logger;
   /** ADMIN_TOKEN; undefined: control is off */
   readonly token: string | undefined;
+  /** the admin's monotonic clock: the slow-down's minute */
+  readonly clock: Clock;
+  readonly slowdown?: Partial<SlowdownSettings>;
 }
 
 /** Equal-length digests, so the comparison takes the same time whatever the token given (length included). */
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
+/**
+ * The admin's own origin, from the Host it was asked under (checked already): `http`, since the
+ * admin serves no TLS; lower case, without the default port, as browsers write `Origin`.
+ */
+const ownOrigin = (host: string): string => new URL(`http://${host}`).origin;
+
 export class Control {
   private readonly expected: Buffer | undefined;
+  readonly slowdown: TokenSlowdown;
 
   constructor(private readonly options: ControlOptions) {
     this.expected = options.token === undefined ? undefined : digest(options.token);
+    this.slowdown = new TokenSlowdown(options.clock, options.slowdown);
   }
 
-  handle(action: ControlAction, req: http.IncomingMessage, res: http.ServerResponse): void {
+  /** Answers a request for `action` that came under `host` (the Host the admin answered). */
+  handle(action: ControlAction, req: http.IncomingMessage, res: http.ServerResponse, host: string): void {
     // the body means nothing here; read it so the connection stays usable
     req.resume();
     if (req.method !== 'POST') {
@@ -43,19 +60,45 @@ export class Control {
       logger.warn(`admin control refused: ${action} from ${client}: ${error}`, { event: 'control', action, client, status });
       reply(res, status, { error }, headers);
     };
+    // browsers send Origin with every POST, same-origin too; other clients need not send one
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin.toLowerCase() !== ownOrigin(host)) {
+      refuse(403, `cross-origin call refused: Origin ${JSON.stringify(origin.slice(0, 100))} is not this monitor's (${ownOrigin(host)})`);
+      return;
+    }
     if (this.expected === undefined) {
       refuse(403, 'control is off: the monitor has no ADMIN_TOKEN');
       return;
     }
+    const waitMs = this.slowdown.waitMs(client);
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      reply(res, 429, { error: `too many failed attempts from ${client}: try again in ${seconds} s` }, { 'Retry-After': String(seconds) });
+      return;
+    }
+    const failed = (error: string, challenge: string): void => {
+      refuse(401, error, { 'WWW-Authenticate': challenge });
+      if (!this.slowdown.failed(client)) return;
+      const { maxFailures, windowMs } = this.slowdown.settings;
+      const seconds = Math.ceil(this.slowdown.waitMs(client) / 1000);
+      logger.warn(`admin control slowed down: ${maxFailures} failed attempts from ${client} within ${windowMs / 1000} s: its calls get 429 for ${seconds} s`, {
+        event: 'control',
+        client,
+        status: 429,
+        failures: maxFailures,
+        retryAfterSeconds: seconds,
+      });
+    };
     const given = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
     if (given === undefined) {
-      refuse(401, 'missing bearer token: send Authorization: Bearer <ADMIN_TOKEN>', { 'WWW-Authenticate': 'Bearer realm="monitor"' });
+      failed('missing bearer token: send Authorization: Bearer <ADMIN_TOKEN>', 'Bearer realm="monitor"');
       return;
     }
     if (!timingSafeEqual(digest(given), this.expected)) {
-      refuse(401, 'wrong token', { 'WWW-Authenticate': 'Bearer realm="monitor", error="invalid_token"' });
+      failed('wrong token', 'Bearer realm="monitor", error="invalid_token"');
       return;
     }
+    this.slowdown.succeeded(client);
     const from = breaker.state;
     const changed = action === 'isolate' ? breaker.isolate() : breaker.reset();
     const state = breaker.state;
@@ -69,12 +112,6 @@ export class Control {
     });
     reply(res, 200, { action, changed, from, state });
   }
-}
-
-/** The peer's address (never a forwarded header, which anyone can write), IPv4 without the ::ffff: prefix. */
-function clientAddress(req: http.IncomingMessage): string {
-  const address = req.socket.remoteAddress ?? 'unknown';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
 function reply(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {

@@ -3,7 +3,7 @@
  * timers run by hand), the metrics, and the event stream's interval timers run by hand too.
  */
 import { CircuitBreaker } from '@circuit-breaker-demo/breaker';
-import { createAdmin, type AdminHandle } from '../../src/admin/admin';
+import { createAdmin, type AdminHandle, type AdminOptions } from '../../src/admin/admin';
 import type { EventsSettings, IntervalTimers } from '../../src/admin/events';
 import { parseConfig, type Config } from '../../src/config';
 import { LastOutcome } from '../../src/last-outcome';
@@ -75,7 +75,14 @@ export interface AdminRig {
   close(): Promise<void>;
 }
 
-export async function adminRig(env: Record<string, string> = {}, events: Partial<EventsSettings> = {}): Promise<AdminRig> {
+/** The machine's host name as the rig's admin server sees it. */
+export const RIG_HOSTNAME = 'monitor-test-host';
+
+export async function adminRig(
+  env: Record<string, string> = {},
+  events: Partial<EventsSettings> = {},
+  more: Pick<AdminOptions, 'tokenSlowdown'> = {},
+): Promise<AdminRig> {
   const parsed = parseConfig({ HTTP_CLIENT: '127.0.0.1:9', PROBE_INTERVAL: '2', REQUEST_TIMEOUT: '2', TIME_WINDOW: '10', ...env });
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
   const config = parsed.config;
@@ -97,7 +104,19 @@ export async function adminRig(env: Record<string, string> = {}, events: Partial
   const probe: Probe = () => Promise.resolve(state.probeAnswer);
   const lastOutcome = new LastOutcome(() => state.wall);
   const loop = new ProbeLoop({ breaker, probe, logger, clock, timers, observer: metrics, lastOutcome }, config);
-  const admin = createAdmin({ breaker, loop, lastOutcome, metrics, config, logger, clock, wallClock: () => state.wall, events: { timers: intervals, ...events } });
+  const admin = createAdmin({
+    breaker,
+    loop,
+    lastOutcome,
+    metrics,
+    config,
+    logger,
+    clock,
+    wallClock: () => state.wall,
+    events: { timers: intervals, ...events },
+    hostname: RIG_HOSTNAME,
+    ...more,
+  });
   const { port } = await admin.listen(0, '127.0.0.1');
   const close = async (): Promise<void> => {
     await loop.stop();

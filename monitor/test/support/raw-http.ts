@@ -18,6 +18,8 @@ export interface CallOptions {
   readonly body?: string | readonly string[];
   /** one connection per call unless an agent is given */
   readonly agent?: http.Agent | false;
+  /** the client's address: any of 127.0.0.0/8 on Linux, to be several clients */
+  readonly localAddress?: string;
 }
 
 /**
@@ -35,6 +37,7 @@ export function call(port: number, options: CallOptions = {}): Promise<Reply> {
         path: options.path ?? '/',
         headers: options.headers as http.OutgoingHttpHeaders,
         agent: options.agent ?? false,
+        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
       },
       (res) => {
         const chunks: Buffer[] = [];

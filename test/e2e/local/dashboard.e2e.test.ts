@@ -6,6 +6,8 @@
  * checks its accessibility. Screenshots land in test/e2e/local/last-run/ (git-ignored).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { ConsoleMessage, HTTPRequest, Page } from 'puppeteer-core';
 import { haveChromium, launchChromium, type LaunchedBrowser } from '../../support/chromium';
@@ -142,7 +144,7 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
     const since = Date.parse((await page.$eval('#since', (element) => element.getAttribute('datetime'))) ?? '');
     expect(since).toBeGreaterThanOrEqual(restartedAt - 1_000);
 
-    // 5. isolate and reset through the page: the token is asked for once, kept for the tab
+    // 5. isolate and reset through the page: the token is asked for once, kept in the page's memory
     expect(await page.$eval('#token-form', (element) => (element as unknown as { hidden: boolean }).hidden)).toBe(false);
     await page.type('#token', TOKEN);
     await page.click('#token-form button[type="submit"]');
@@ -156,7 +158,8 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
     await page.waitForFunction(`document.getElementById('state-card').dataset.state === 'closed'`, { polling: 'mutation', timeout: 2_000 });
     await monitor.waitForLine(/ info admin control: reset from 127\.0\.0\.1: circuit isolated -> closed$/, 2_000, beforeControl);
     await monitor.waitForLine(/ info Circuit changed from isolated to closed \(manual: reset\)$/, 2_000, beforeControl);
-    expect(await page.evaluate(`sessionStorage.getItem('circuit-breaker-admin-token')`)).toBe(TOKEN);
+    // in memory only: nothing a later script on this origin could read
+    expect(await page.evaluate(`[sessionStorage.length, localStorage.length, document.cookie]`)).toEqual([0, 0, '']);
     expect(await axeViolations(page)).toEqual([]);
 
     // a wrong token: refused, forgotten, asked for again
@@ -171,5 +174,82 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
     // nothing but the monitor's origin, ever; errors only from the restart's refused connections and the 401
     expect(requests.filter((url) => new URL(url).origin !== origin)).toEqual([]);
     expect(errors.filter((error) => !/ERR_CONNECTION_REFUSED|status of 401/.test(error))).toEqual([]);
+  });
+
+  it('works on localhost and on 127.0.0.1; a page of another origin cannot read /status, and a rebinding name gets 421', async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    stack = await startLocalStack({ monitorEnv: { PROBE_INTERVAL: '0.25', ADMIN_TOKEN: TOKEN } });
+    const current = stack;
+    await current.monitor.waitForLine(/ info probe ok: HTTP 200/, 10_000, 0);
+    const adminPort = new URL(current.adminUrl).port;
+    // an attacker's name that resolves to this machine, as a rebinding DNS server would make it
+    chromium = await launchChromium(['--host-resolver-rules=MAP rebind.test 127.0.0.1']);
+    const page = await chromium.browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    const errors: string[] = [];
+    page.on('console', (message: ConsoleMessage) => {
+      if (message.type() === 'error') errors.push(`${message.text()} ${message.location().url ?? ''}`);
+    });
+    page.on('pageerror', (error: unknown) => errors.push(`page error: ${String(error)}`));
+
+    // 1. the page under both names: live, and isolate and reset pass the Origin check
+    for (const origin of [`http://localhost:${adminPort}`, `http://127.0.0.1:${adminPort}`]) {
+      await page.goto(`${origin}/`, { waitUntil: 'load' });
+      await page.waitForFunction(`document.getElementById('state-card').dataset.state === 'closed' && document.getElementById('connection').dataset.connection === 'live'`, { timeout: 5_000 });
+      if (origin.includes('localhost')) await page.screenshot({ path: path.join(SHOTS, 'dashboard-localhost.png'), fullPage: true });
+      await page.type('#token', TOKEN);
+      await page.click('#token-form button[type="submit"]');
+      await page.waitForSelector('#control-buttons:not([hidden])');
+      const before = current.monitor.lines.length;
+      await page.click('#isolate');
+      await page.waitForFunction(`document.getElementById('state-card').dataset.state === 'isolated'`, { polling: 'mutation', timeout: 2_000 });
+      await page.click('#reset');
+      await page.waitForFunction(`document.getElementById('state-card').dataset.state === 'closed'`, { polling: 'mutation', timeout: 2_000 });
+      await current.monitor.waitForLine(/ info admin control: reset from [\d.:a-f]+: circuit isolated -> closed$/, 2_000, before);
+    }
+    expect(errors).toEqual([]);
+
+    // 2. a page of another origin (another port of this machine): reading /status or /events fails,
+    // a control call with the token never leaves the browser (its preflight gets no CORS header),
+    // and one without (a plain form-like POST) is refused for its Origin
+    const other = http.createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end('<!doctype html><title>another site</title><p>hello'));
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    try {
+      const otherOrigin = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+      await page.goto(`${otherOrigin}/`, { waitUntil: 'load' });
+      const before = current.monitor.lines.length;
+      const tried = (await page.evaluate(`(async () => {
+        const attempt = (promise) => promise.then((r) => 'read: HTTP ' + r.status, (e) => 'failed: ' + e.name);
+        const events = await new Promise((resolve) => {
+          const source = new EventSource(${JSON.stringify(`${current.adminUrl}/events`)});
+          source.onopen = () => resolve('open');
+          source.onerror = () => { source.close(); resolve('failed'); };
+        });
+        return {
+          status: await attempt(fetch(${JSON.stringify(`${current.adminUrl}/status`)})),
+          statusOnLocalhost: await attempt(fetch(${JSON.stringify(`http://localhost:${adminPort}/status`)})),
+          events,
+          isolateWithToken: await attempt(fetch(${JSON.stringify(`${current.adminUrl}/breaker/isolate`)}, { method: 'POST', headers: { Authorization: 'Bearer ${TOKEN}' } })),
+          isolateNoCors: await attempt(fetch(${JSON.stringify(`${current.adminUrl}/breaker/isolate`)}, { method: 'POST', mode: 'no-cors' })).then((text) => text.replace('HTTP 0', 'opaque')),
+        };
+      })()`)) as Record<string, string>;
+      expect(tried).toEqual({ status: 'failed: TypeError', statusOnLocalhost: 'failed: TypeError', events: 'failed', isolateWithToken: 'failed: TypeError', isolateNoCors: 'read: opaque' });
+      await current.monitor.waitForLine(new RegExp(` warn admin control refused: isolate from 127\\.0\\.0\\.1: cross-origin call refused: Origin "${otherOrigin.replace(/\./g, '\\.')}" is not this monitor's`), 2_000, before);
+      expect(current.monitor.lines.slice(before).filter((line) => / info admin control: isolate /.test(line))).toEqual([]);
+      expect(((await (await fetch(`${current.adminUrl}/status`)).json()) as { state: string }).state).toBe('closed');
+    } finally {
+      // the browser keeps its connection open: close() alone would wait for it
+      other.closeAllConnections();
+      await new Promise((resolve) => other.close(resolve));
+    }
+
+    // 3. a page on the rebinding name, once it points at this machine: the same origin as the admin
+    // port, so the browser would let it read everything; the monitor answers 421 and nothing else
+    const before = current.monitor.lines.length;
+    const refused = await page.goto(`http://rebind.test:${adminPort}/`, { waitUntil: 'load' });
+    expect(refused?.status()).toBe(421);
+    const read = (await page.evaluate(`Promise.all(['/status', '/events', '/metrics', '/healthz'].map((path) => fetch(path).then(async (r) => path + ' ' + r.status + ' ' + (await r.text()).slice(0, 40))))`)) as string[];
+    expect(read).toEqual(['/status', '/events', '/metrics', '/healthz'].map((route) => `${route} 421 421 Misdirected Request: this admin port`));
+    await current.monitor.waitForLine(new RegExp(` warn admin request refused \\(421\\) from 127\\.0\\.0\\.1: Host "rebind\\.test:${adminPort}" is not an IP address`), 2_000, before);
   });
 });

@@ -1,8 +1,8 @@
 // Isolate and reset: POST /breaker/isolate and /breaker/reset with the admin token. The token is
-// asked for once and kept for this tab only (sessionStorage); a 401 forgets it and asks again.
-// What the breaker did shows through /events, like any other transition.
+// asked for once and kept in this page's memory only, never in sessionStorage or localStorage:
+// stored, any script that ever runs on this origin could read it later; a reload asks again. A 401
+// forgets it and asks again. What the breaker did shows through /events, like any other transition.
 
-const KEY = 'circuit-breaker-admin-token';
 const byId = (id) => document.getElementById(id);
 
 export function setUpControl({ currentState, note }) {
@@ -11,8 +11,9 @@ export function setUpControl({ currentState, note }) {
   const buttons = byId('control-buttons');
   const result = byId('control-result');
   let enabled = false;
+  let kept = null;
 
-  const token = () => sessionStorage.getItem(KEY);
+  const token = () => kept;
   const show = () => {
     byId('control-off').hidden = enabled;
     form.hidden = !enabled || token() !== null;
@@ -30,15 +31,15 @@ export function setUpControl({ currentState, note }) {
       input.focus();
       return;
     }
-    sessionStorage.setItem(KEY, value);
+    kept = value;
     input.value = '';
-    say('Token kept for this tab. Isolate and reset are ready.');
+    say('Token kept in this page until you reload it. Isolate and reset are ready.');
     show();
     byId('isolate').focus();
   });
 
   byId('forget').addEventListener('click', () => {
-    sessionStorage.removeItem(KEY);
+    kept = null;
     say('Token forgotten.');
     show();
     input.focus();
@@ -59,11 +60,14 @@ export function setUpControl({ currentState, note }) {
       say(`${text}.`);
       note(`you sent ${action}; ${text}`);
     } else if (response.status === 401) {
-      sessionStorage.removeItem(KEY);
+      kept = null;
       say('The monitor refused the token. Enter it again.');
       show();
       input.focus();
-    } else if (response.status === 403) {
+    } else if (response.status === 429) {
+      // the token was not even compared: keep it for when the wait is over
+      say(`The monitor refused: too many failed attempts from this address. Try again in ${response.headers.get('Retry-After') ?? 'a few'} s.`);
+    } else if (response.status === 403 && /^control is off/.test(body.error ?? '')) {
       enabled = false;
       say('Control is off on this monitor (no ADMIN_TOKEN).');
       show();
