@@ -11,6 +11,9 @@ import { closedPort, startServer } from './support/http-server';
 import { answerWith, startReceiver, type Receiver, type ReceivedPost } from './support/webhook-receiver';
 import { rawExchange } from './support/raw-http';
 
+// real processes: on a loaded machine a start alone can take several seconds of jest's default 5
+jest.setTimeout(30_000);
+
 // Built afresh from src into a temporary directory, so `jest --selectProjects monitor` never runs a
 // stale `monitor/dist/` and never races a concurrent `npm run build` writing there.
 const repo = path.resolve(__dirname, '../..');

@@ -934,7 +934,8 @@ describe('lifecycle', () => {
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: performance.now() })));
-    await waitFor(() => stdout.includes(`guarded proxy listening on port ${proxyPort}`), 'the proxy to listen');
+    // a real process: on a loaded machine its start alone can take several seconds
+    await waitFor(() => stdout.includes(`guarded proxy listening on port ${proxyPort}`), 'the proxy to listen', 20_000);
 
     // a client connected but silent, and one waiting for its answer
     const silent = net.connect(proxyPort, '127.0.0.1');
@@ -953,5 +954,5 @@ describe('lifecycle', () => {
     expect(stdout).not.toContain('proxy call failed');
     expect(stdout).toMatch(/monitor stopped \(SIGTERM\); final state: closed\n$/);
     await waitFor(() => silent.closed, 'the silent client to be disconnected');
-  });
+  }, 30_000);
 });

@@ -5,6 +5,9 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+// real processes: on a loaded machine a start alone can take several seconds of jest's default 5
+jest.setTimeout(30_000);
+
 // The process as Docker runs it: compiled JavaScript under plain node. Built afresh into a temporary
 // directory so the test never runs a stale `dist/` and never races a concurrent `npm run build`.
 const repo = join(__dirname, '..', '..');

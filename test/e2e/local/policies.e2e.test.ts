@@ -66,24 +66,28 @@ it('repeated trial failures back off: trial in 1 s, then about 2 s, then about 4
     opens.push(line);
     from = current.monitor.lines.indexOf(line, from) + 1;
   }
-  const windows = opens.map((line) => Number(/trial in ([\d.]+) s\)$/.exec(line)?.[1]));
-  expect(windows[0]).toBe(1);
+  // in whole milliseconds, so they compare exactly (3.65 - 3.6 is 0.050000000000000266 in floats)
+  const windowsMs = opens.map((line) => Math.round(Number(/trial in ([\d.]+) s\)$/.exec(line)?.[1]) * 1000));
+  expect(windowsMs[0]).toBe(1_000);
   // jitter takes up to 10% off a grown window
-  expect(windows[1]).toBeGreaterThanOrEqual(1.8);
-  expect(windows[1]).toBeLessThanOrEqual(2);
-  expect(windows[2]).toBeGreaterThanOrEqual(3.6);
-  expect(windows[2]).toBeLessThanOrEqual(4);
-  // the log rounds to 0.1 s; the window itself ran its whole length before the trial
-  expect(lineTime(opens[2]!) - lineTime(opens[1]!)).toBeGreaterThanOrEqual((windows[1]! - 0.05) * 1000);
+  expect(windowsMs[1]).toBeGreaterThanOrEqual(1_800);
+  expect(windowsMs[1]).toBeLessThanOrEqual(2_000);
+  expect(windowsMs[2]).toBeGreaterThanOrEqual(3_600);
+  expect(windowsMs[2]).toBeLessThanOrEqual(4_000);
+  // the log rounds to 0.1 s (50 ms either way); the window itself ran its whole length before the trial
+  expect(lineTime(opens[2]!) - lineTime(opens[1]!)).toBeGreaterThanOrEqual(windowsMs[1]! - 50);
   // the proxy's 503 and /status carry the window in force
   const rejected = await fetch(`${current.proxyUrl}/`);
+  const answeredAt = Date.now();
   expect(rejected.status).toBe(503);
-  expect(Number(rejected.headers.get('retry-after'))).toBeGreaterThanOrEqual(3);
-  expect(Number(rejected.headers.get('retry-after'))).toBeLessThanOrEqual(4);
+  // whole seconds until the trial: at most the grown window, and at least what was left of it when
+  // the answer came, however long this test took to ask (100 ms for the log's rounding and clocks)
+  const retryAfterMs = Number(rejected.headers.get('retry-after')) * 1000;
+  expect(retryAfterMs).toBeLessThanOrEqual(4_000);
+  expect(retryAfterMs).toBeGreaterThanOrEqual(lineTime(opens[2]!) + windowsMs[2]! - 100 - answeredAt);
   const now = await status(current);
   expect(now.state).toBe('open');
-  // in whole milliseconds: the float difference of two decimals can exceed 0.05 by 1e-16
-  expect(Math.abs(Math.round((now.openWindowSeconds as number) * 1000) - Math.round(windows[2]! * 1000))).toBeLessThanOrEqual(50);
+  expect(Math.abs(Math.round((now.openWindowSeconds as number) * 1000) - windowsMs[2]!)).toBeLessThanOrEqual(50);
 });
 
 it('an upstream 503 with Retry-After: 5 and TIME_WINDOW=1 keeps the circuit open about 5 s; the proxy says so', async () => {
@@ -103,8 +107,10 @@ it('an upstream 503 with Retry-After: 5 and TIME_WINDOW=1 keeps the circuit open
   await fault(current, 'normal');
   const halfOpenLine = await current.monitor.waitForLine(/ info Circuit changed from open to half_open /, 10_000, before);
   const openFor = lineTime(halfOpenLine) - lineTime(openLine);
-  // log times are wall-clock, the window is measured on the monotonic clock: a few ms of slew apart
+  // log times are wall-clock, the window is measured on the monotonic clock: a few ms of slew apart.
+  // Never early; late by less than 500 ms, room for the monitor's timer on a loaded machine (the
+  // trial at the window's very end is loop.test.ts's, on a fake clock)
   expect(openFor).toBeGreaterThanOrEqual(4_990);
-  expect(openFor).toBeLessThanOrEqual(5_150);
+  expect(openFor).toBeLessThan(5_500);
   await current.monitor.waitForLine(/ info Circuit changed from half_open to closed /, 5_000, before);
 });

@@ -51,8 +51,10 @@ it('nginx stopped like docker does (SIGQUIT): opens after ERROR_THRESHOLD failur
   expect(afterStop.slice(0, open).filter((line) => / warn probe failed: ECONNREFUSED/.test(line))).toHaveLength(3);
 
   const windowMs = lineTime(halfOpenLine) - lineTime(openLine);
+  // never early; late by less than 500 ms, room for the monitor's timer on a loaded machine (the
+  // trial at the window's very end is loop.test.ts's, on a fake clock)
   expect(windowMs).toBeGreaterThanOrEqual(1_000);
-  expect(windowMs).toBeLessThanOrEqual(1_100);
+  expect(windowMs).toBeLessThan(1_500);
   // while open: skipped lines only (that none reaches the network is the next test's business)
   const whileOpen = afterStop.slice(open + 1, indexOf(afterStop, /Circuit changed from open to half_open/));
   expect(whileOpen.length).toBeGreaterThanOrEqual(3);
@@ -112,13 +114,21 @@ it('upstream hangs: failures read "timeout after 500 ms" and the monitor stays r
   const current = await start();
   const before = current.monitor.lines.length;
   await fault(current, 'hang');
-  await current.monitor.waitForLine(/ warn probe failed: timeout after 500 ms \(1\/3 consecutive failures\)$/, 10_000, before);
-  // responsive: /healthz answers while the hung probe is still in flight (well before its 500 ms
-  // timeout could end it), with no bound on our own speed (that is the benchmarks' job)
-  const health = await fetch(`${current.adminUrl}/healthz`);
-  expect(health.status).toBe(200);
+  const firstFailure = await current.monitor.waitForLine(/ warn probe failed: timeout after 500 ms \(1\/3 consecutive failures\)$/, 10_000, before);
+  // responsive: the next two probes hang back to back (500 ms each, PROBE_INTERVAL is shorter), and
+  // /healthz answers all along, many times over. A monitor blocked by its probe could answer only in
+  // the two gaps between them, whatever the speed of this machine
+  const opened = (): boolean => current.monitor.lines.slice(before).some((line) => / Circuit changed from closed to open /.test(line));
+  const answeredAt: number[] = [];
+  while (!opened()) {
+    const health = await fetch(`${current.adminUrl}/healthz`);
+    expect(health.status).toBe(200);
+    await health.arrayBuffer();
+    answeredAt.push(Date.now());
+  }
   const openLine = await current.monitor.waitForLine(/ warn Circuit changed from closed to open /, 10_000, before);
   expect(openLine).toMatch(/last: timeout after 500 ms;/);
+  expect(answeredAt.filter((at) => at > lineTime(firstFailure) && at < lineTime(openLine)).length).toBeGreaterThan(3);
 });
 
 it.each([
