@@ -1,5 +1,6 @@
 import { CircuitBreaker, CircuitOpenError, ConcurrencyLimitError, execute, FixedLimiter, TimeoutError, tryExecute, wrap, type CallEnd } from '../src';
 import { FakeClock } from './support/fake-clock';
+import { deferred } from './support/deferred';
 
 /** A fixed limiter that remembers every release: its latency on the fake clock and how the call ended. */
 class RecordingLimiter extends FixedLimiter {
@@ -19,17 +20,6 @@ function setup(limit = 2, errorThreshold = 2) {
   breaker.on('failure', (e) => events.push(`failure ${e.reason}`));
   breaker.on('rejected', (r) => events.push(`rejected ${r.state}`));
   return { clock, breaker, limiter, events };
-}
-
-/** A promise and the functions that settle it, for calls that end when the test says so. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((yes, no) => {
-    resolve = yes;
-    reject = no;
-  });
-  return { promise, resolve, reject };
 }
 
 afterEach(() => jest.useRealTimers());

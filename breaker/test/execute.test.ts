@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CircuitBreaker, CircuitOpenError, execute, TimeoutError, tryExecute, type BreakerOptions } from '../src';
 import { FakeClock } from './support/fake-clock';
+import { deferred } from './support/deferred';
 
 function setup(options: BreakerOptions = {}) {
   const clock = new FakeClock();
@@ -18,17 +19,6 @@ const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { c
 
 async function openIt(breaker: CircuitBreaker): Promise<void> {
   while (breaker.state === 'closed') await execute(breaker, () => Promise.reject(refused)).catch(() => undefined);
-}
-
-/** A promise and the functions that settle it, for calls that end when the test says so. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((yes, no) => {
-    resolve = yes;
-    reject = no;
-  });
-  return { promise, resolve, reject };
 }
 
 afterEach(() => jest.useRealTimers());
