@@ -13,9 +13,12 @@
 #                   will do (the manifests keep to what kustomize v2.0.3 and v5 both know): when none
 #                   is on PATH, Debian's kubernetes-client (1.20).
 #   podman          the e2e-podman suite plays the one-pod overlay with `podman kube play`: Debian's
-#                   podman (4.3) and catatonit (its pod's infra process). /etc/containers/
-#                   containers.conf.d/ gets `default_ulimits = []`: podman's default rlimits are
-#                   refused in this sandbox ("error setting rlimit type 7: operation not permitted").
+#                   podman (4.3) and catatonit (its pod's infra process). One drop-in file,
+#                   /etc/containers/containers.conf.d/50-cbdemo-tests.conf, sets
+#                   `default_ulimits = []` (podman's default rlimits are refused in this sandbox:
+#                   "error setting rlimit type 7: operation not permitted") and the OCI runtime that
+#                   scripts/podman-runtime.sh chooses for the machine's cgroup layout: runc where
+#                   crun refuses a hybrid layout whose cgroup2 mount has controllers, crun elsewhere.
 #   chromium        the e2e-local dashboard test drives Debian's headless Chromium with puppeteer-core
 #                   (no browser download); package chromium, binary /usr/bin/chromium.
 #
@@ -71,14 +74,29 @@ command -v kubectl >/dev/null || missing+=(kubernetes-client)
 command -v podman >/dev/null || missing+=(podman)
 command -v catatonit >/dev/null || [[ -x /usr/libexec/podman/catatonit ]] || missing+=(catatonit)
 
-# podman's configuration for the tests (idempotent: one drop-in file, written when it differs)
+# podman's configuration for the tests (idempotent: one drop-in file, written when it differs). The
+# runtime is chosen before anything is installed, so that runc can be installed with the rest.
+read -r podman_runtime podman_runtime_why < <(bash "$(dirname "${BASH_SOURCE[0]}")/podman-runtime.sh")
+[[ $podman_runtime == runc ]] && ! command -v runc >/dev/null && [[ ! -x /usr/sbin/runc ]] && missing+=(runc)
 podman_config() {
-  local dir=/etc/containers/containers.conf.d want
-  want=$'# written by scripts/setup-test-deps.sh: no default rlimits (the sandbox refuses them)\n[containers]\ndefault_ulimits = []\n'
-  [[ -f $dir/50-cbdemo-ulimits.conf && $(<"$dir/50-cbdemo-ulimits.conf")$'\n' == "$want" ]] && return 0
-  log "podman: default_ulimits = [] in $dir/50-cbdemo-ulimits.conf"
+  local dir=/etc/containers/containers.conf.d file want
+  file=$dir/50-cbdemo-tests.conf
+  want="# written by scripts/setup-test-deps.sh
+# no default rlimits: the sandbox refuses them
+[containers]
+default_ulimits = []
+
+# $podman_runtime_why
+[engine]
+runtime = \"$podman_runtime\"
+"
+  log "podman: runtime $podman_runtime ($podman_runtime_why)"
+  # the file of earlier versions of this script, which set the rlimits only
+  [[ -e $dir/50-cbdemo-ulimits.conf ]] && "${SUDO[@]}" rm -f "$dir/50-cbdemo-ulimits.conf"
+  [[ -f $file && $(<"$file")$'\n' == "$want" ]] && return 0
+  log "podman: writing $file"
   "${SUDO[@]}" mkdir -p "$dir"
-  printf '%s' "$want" | "${SUDO[@]}" tee "$dir/50-cbdemo-ulimits.conf" >/dev/null
+  printf '%s' "$want" | "${SUDO[@]}" tee "$file" >/dev/null
 }
 if ((${#missing[@]} == 0)); then
   if command -v podman >/dev/null; then podman_config; fi

@@ -141,6 +141,8 @@ export interface BreakerSnapshot {
   readonly consecutiveFailures: number;
   readonly consecutiveSuccesses: number;
   readonly trialsInFlight: number;
+  /** calls admitted in this state whose result is not reported yet (trials included); see CircuitBreaker.callsInFlight */
+  readonly callsInFlight: number;
   /** while open: ms until a trial is admitted; otherwise 0 */
   readonly msUntilTrial: number;
   /**
@@ -193,7 +195,8 @@ export class CircuitBreaker {
   private since: number;
   private failures = 0;
   private successes = 0;
-  private trialsInFlight = 0;
+  /** tickets of this epoch not yet settled: while half_open, the trials in flight */
+  private inFlight = 0;
   /** trial failures since the last close: the backoff's exponent */
   private reopenings = 0;
   /** the current open window, ms */
@@ -277,16 +280,28 @@ export class CircuitBreaker {
 
   /** Asks to start a call. Never queues: either a ticket now, or a rejection now. */
   tryAcquire(): Admission {
-    if (this.current === 'closed') return { admitted: true, ticket: this.issue(false) };
+    if (this.current === 'closed') {
+      this.inFlight += 1;
+      return { admitted: true, ticket: this.issue(false) };
+    }
     if (this.current === 'isolated') return this.reject(ISOLATED);
     // one clock read per call: it is most of what a rejection costs
     const now = this.clock.now();
     this.advance(now);
     if (this.current === 'open') return this.reject({ admitted: false, state: 'open', retryAfterMs: this.msUntilTrial(now) });
     // half_open (advance only ever moves open -> half_open)
-    if (this.trialsInFlight >= this.options.halfOpenMaxCalls) return this.reject({ admitted: false, state: 'half_open', retryAfterMs: 0 });
-    this.trialsInFlight += 1;
+    if (this.inFlight >= this.options.halfOpenMaxCalls) return this.reject({ admitted: false, state: 'half_open', retryAfterMs: 0 });
+    this.inFlight += 1;
     return { admitted: true, ticket: this.issue(true) };
+  }
+
+  /**
+   * Calls admitted in the current state whose result has not been reported (by record or release):
+   * while half_open, the trials in flight. A call from an ended state is not counted (its result
+   * would be late). A registry reads it to evict only idle breakers.
+   */
+  get callsInFlight(): number {
+    return this.inFlight;
   }
 
   /** Whether a ticket still belongs to the current state (its result would be counted). */
@@ -304,6 +319,7 @@ export class CircuitBreaker {
       if (this.lateListeners.size > 0) this.lateListeners.emit({ at: this.clock.now(), outcome: reported });
       return 'late';
     }
+    this.inFlight -= 1;
     // judged only when slow calls are measured: the plain success path stays as it was
     const outcome = this.slowCallThresholdMs === undefined ? reported : this.judge(ticket, reported);
     if (outcome.ok) {
@@ -339,7 +355,6 @@ export class CircuitBreaker {
 
   /** A counted trial result; only trials carry a half_open epoch (open and isolated admit nothing; every transition bumps the epoch). */
   private countTrial(outcome: Outcome): void {
-    this.trialsInFlight -= 1;
     if (!outcome.ok) {
       this.open({ kind: 'trial_failed', lastReason: outcome.reason }, outcome);
     } else {
@@ -388,7 +403,7 @@ export class CircuitBreaker {
 
   /** Gives back a ticket whose call ended without an outcome (aborted by us), freeing its trial slot. */
   release(ticket: Ticket): void {
-    if (settle(ticket) && ticket.epoch === this.epoch && ticket.trial) this.trialsInFlight -= 1;
+    if (settle(ticket) && ticket.epoch === this.epoch) this.inFlight -= 1;
   }
 
   snapshot(): BreakerSnapshot {
@@ -398,7 +413,8 @@ export class CircuitBreaker {
       since: this.since,
       consecutiveFailures: this.failures,
       consecutiveSuccesses: this.successes,
-      trialsInFlight: this.trialsInFlight,
+      trialsInFlight: this.current === 'half_open' ? this.inFlight : 0,
+      callsInFlight: this.inFlight,
       msUntilTrial: this.msUntilTrial(),
       openWindowMs: this.openWindowInForce(),
       window: this.rate?.counts(this.clock.now()),
@@ -466,7 +482,7 @@ export class CircuitBreaker {
     this.since = at;
     this.failures = 0;
     this.successes = 0;
-    this.trialsInFlight = 0;
+    this.inFlight = 0;
     this.rate?.clear();
     if (to === 'closed') this.reopenings = 0;
     const event: Transition =

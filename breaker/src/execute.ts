@@ -1,12 +1,15 @@
 /**
  * Running a call through a breaker: admission, the timeout, the caller's cancellation, what counts
- * as a failure, and the fallback. The breaker decides; this only reports to it. Two forms: `execute`
- * resolves with the call's value and rejects with its error (or a CircuitOpenError), `tryExecute`
- * always resolves, to a value that says how the call ended (no error object per rejection).
+ * as a failure, and the fallback; and, with a limiter, its slot. The breaker and the limiter decide;
+ * this only reports to them. Two forms: `execute` resolves with the call's value and rejects with
+ * its error (or a CircuitOpenError, a ConcurrencyLimitError), `tryExecute` always resolves, to a
+ * value that says how the call ended (no error object per rejection).
  */
 import type { CircuitBreaker, Outcome, Rejection, Ticket } from './breaker';
 import { CircuitOpenError } from './errors/circuit-open-error';
+import { ConcurrencyLimitError } from './errors/concurrency-limit-error';
 import { TimeoutError } from './errors/timeout-error';
+import type { CallEnd, ConcurrencyLimiter } from './limiter/limiter';
 
 export interface CallOptions<T> {
   /**
@@ -26,8 +29,17 @@ export interface CallOptions<T> {
    * breaker's honorRetryAfter). Slow calls need nothing here: the breaker times every call it admits.
    */
   readonly retryAfterMs?: (failure: unknown) => number | undefined;
-  /** answers instead of the error, for a rejection (a CircuitOpenError) or a counted failure */
+  /** answers instead of the error, for a rejection (a CircuitOpenError, a ConcurrencyLimitError) or a counted failure */
   readonly fallback?: (error: unknown) => T | PromiseLike<T>;
+  /**
+   * a cap on calls in flight (a FixedLimiter, an AdaptiveLimiter, one per route): without a free
+   * slot the call is not made and is refused at once with a ConcurrencyLimitError; a call the
+   * circuit rejects never takes a slot. The slot is given back when `fn` has settled (after a
+   * timeout, once it has honoured the abort), with its latency on the limiter's clock and how it
+   * ended: success, failure (counted, or flagged by resultFailure), timeout, or dropped (cancelled
+   * by the caller, or an error isFailure lets through).
+   */
+  readonly limiter?: ConcurrencyLimiter;
 }
 
 /** The function a breaker runs: it gets a signal that aborts on timeout or on the caller's cancellation. */
@@ -38,7 +50,9 @@ export type CallResult<T> =
   | { readonly kind: 'value'; readonly value: T }
   | { readonly kind: 'error'; readonly error: unknown }
   /** not admitted: the function was not called (retryAfterMs as on CircuitOpenError) */
-  | { readonly kind: 'rejected'; readonly state: Rejection['state']; readonly retryAfterMs: number | undefined };
+  | { readonly kind: 'rejected'; readonly state: Rejection['state']; readonly retryAfterMs: number | undefined }
+  /** not made: the limiter had no free slot (as on ConcurrencyLimitError) */
+  | { readonly kind: 'overloaded'; readonly limit: number; readonly inFlight: number };
 
 /**
  * Given to calls that nothing can abort (no timeout, no caller signal): one shared signal instead of
@@ -46,7 +60,10 @@ export type CallResult<T> =
  */
 const NEVER_ABORTED = new AbortController().signal;
 
-/** Runs `fn` if the breaker admits it; see CallOptions. Rejects with a CircuitOpenError, without calling `fn`, when it does not. */
+/**
+ * Runs `fn` if the breaker admits it (and the limiter has a slot); see CallOptions. Rejects with a
+ * CircuitOpenError (a ConcurrencyLimitError), without calling `fn`, when it does not.
+ */
 export async function execute<T>(breaker: CircuitBreaker, fn: Guardable<T>, options: CallOptions<T> = {}): Promise<T> {
   options.signal?.throwIfAborted();
   const admission = breaker.tryAcquire();
@@ -55,17 +72,27 @@ export async function execute<T>(breaker: CircuitBreaker, fn: Guardable<T>, opti
     if (options.fallback) return options.fallback(error);
     throw error;
   }
+  const limiter = options.limiter;
+  if (limiter !== undefined && !limiter.tryAcquire()) {
+    breaker.release(admission.ticket);
+    const error = new ConcurrencyLimitError(limiter.limit, limiter.inFlight);
+    if (options.fallback) return options.fallback(error);
+    throw error;
+  }
   if (options.timeoutMs === undefined && options.signal === undefined) {
     // the common case, kept to one await: nothing can end the call but the call itself
+    const startedAt = limiter === undefined ? 0 : limiter.clock.now();
     let value: T;
     try {
       value = await fn(NEVER_ABORTED);
     } catch (error) {
-      if (!countError(breaker, admission.ticket, error, options)) throw error;
+      const counted = countError(breaker, admission.ticket, error, options);
+      freeSlot(limiter, startedAt, counted ? 'failure' : 'dropped');
+      if (!counted) throw error;
       if (options.fallback) return options.fallback(error);
       throw error;
     }
-    countValue(breaker, admission.ticket, value, options);
+    freeSlot(limiter, startedAt, countValue(breaker, admission.ticket, value, options));
     return value;
   }
   const ended = await bounded(breaker, admission.ticket, fn, options);
@@ -79,15 +106,21 @@ export async function tryExecute<T>(breaker: CircuitBreaker, fn: Guardable<T>, o
   if (options.signal?.aborted) return { kind: 'error', error: options.signal.reason };
   const admission = breaker.tryAcquire();
   if (!admission.admitted) return { kind: 'rejected', state: admission.state, retryAfterMs: admission.retryAfterMs };
+  const limiter = options.limiter;
+  if (limiter !== undefined && !limiter.tryAcquire()) {
+    breaker.release(admission.ticket);
+    return { kind: 'overloaded', limit: limiter.limit, inFlight: limiter.inFlight };
+  }
   if (options.timeoutMs === undefined && options.signal === undefined) {
+    const startedAt = limiter === undefined ? 0 : limiter.clock.now();
     let value: T;
     try {
       value = await fn(NEVER_ABORTED);
     } catch (error) {
-      countError(breaker, admission.ticket, error, options);
+      freeSlot(limiter, startedAt, countError(breaker, admission.ticket, error, options) ? 'failure' : 'dropped');
       return { kind: 'error', error };
     }
-    countValue(breaker, admission.ticket, value, options);
+    freeSlot(limiter, startedAt, countValue(breaker, admission.ticket, value, options));
     return { kind: 'value', value };
   }
   const ended = await bounded(breaker, admission.ticket, fn, options);
@@ -102,8 +135,12 @@ function bounded<T>(breaker: CircuitBreaker, ticket: Ticket, fn: Guardable<T>, o
   return new Promise((resolve) => {
     const controller = new AbortController();
     const caller = options.signal;
+    const limiter = options.limiter;
+    const startedAt = limiter === undefined ? 0 : limiter.clock.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let open = true;
+    /** how the call ended when the timeout or the caller ended it first: its slot is freed so when fn settles */
+    let endedAs: CallEnd = 'dropped';
     /** the first ending wins; the others find the call closed */
     const end = (ended: Ended<T>): void => {
       open = false;
@@ -123,6 +160,7 @@ function bounded<T>(breaker: CircuitBreaker, ticket: Ticket, fn: Guardable<T>, o
       timer = setTimeout(() => {
         if (!open) return;
         const error = new TimeoutError(timeoutMs);
+        endedAs = 'timeout';
         breaker.record(ticket, { ok: false, reason: error.message });
         end({ kind: 'error', error, counted: true });
         controller.abort(error);
@@ -132,18 +170,22 @@ function bounded<T>(breaker: CircuitBreaker, ticket: Ticket, fn: Guardable<T>, o
     try {
       pending = fn(controller.signal);
     } catch (error) {
-      end({ kind: 'error', error, counted: countError(breaker, ticket, error, options) });
+      const counted = countError(breaker, ticket, error, options);
+      freeSlot(limiter, startedAt, counted ? 'failure' : 'dropped');
+      end({ kind: 'error', error, counted });
       return;
     }
     Promise.resolve(pending).then(
       (value) => {
-        if (!open) return;
-        countValue(breaker, ticket, value, options);
+        if (!open) return freeSlot(limiter, startedAt, endedAs);
+        freeSlot(limiter, startedAt, countValue(breaker, ticket, value, options));
         end({ kind: 'value', value });
       },
       (error: unknown) => {
-        if (!open) return;
-        end({ kind: 'error', error, counted: countError(breaker, ticket, error, options) });
+        if (!open) return freeSlot(limiter, startedAt, endedAs);
+        const counted = countError(breaker, ticket, error, options);
+        freeSlot(limiter, startedAt, counted ? 'failure' : 'dropped');
+        end({ kind: 'error', error, counted });
       },
     );
   });
@@ -151,9 +193,18 @@ function bounded<T>(breaker: CircuitBreaker, ticket: Ticket, fn: Guardable<T>, o
 
 const SUCCESS: Outcome = { ok: true };
 
-function countValue<T>(breaker: CircuitBreaker, ticket: Ticket, value: T, options: CallOptions<T>): void {
+/** Records a value: a success, or a failure when `resultFailure` gives a reason; says which, for the limiter. */
+function countValue<T>(breaker: CircuitBreaker, ticket: Ticket, value: T, options: CallOptions<T>): 'success' | 'failure' {
   const reason = options.resultFailure?.(value);
   breaker.record(ticket, reason === undefined ? SUCCESS : failure(reason, value, options));
+  return reason === undefined ? 'success' : 'failure';
+}
+
+/** Gives a call's slot back to its limiter, if it has one: the time since `startedAt` on its clock, and how it ended. */
+function freeSlot(limiter: ConcurrencyLimiter | undefined, startedAt: number, end: CallEnd): void {
+  if (limiter === undefined) return;
+  const now = limiter.clock.now();
+  limiter.release(now - startedAt, end, now);
 }
 
 function failure(reason: string, cause: unknown, options: Pick<CallOptions<unknown>, 'retryAfterMs'>): Outcome {

@@ -44,6 +44,8 @@ class Model {
   failures = 0;
   successes = 0;
   trials = 0;
+  /** admitted calls of this generation not finished or given back yet */
+  calls = 0;
   /** "a trial failure reopens the circuit for twice the previous window": trial failures since the last close */
   reopenings = 0;
   /** the current open window */
@@ -71,6 +73,7 @@ class Model {
     this.failures = 0;
     this.successes = 0;
     this.trials = 0;
+    this.calls = 0;
     this.history = [];
     if (state === 'closed') this.reopenings = 0;
   }
@@ -111,9 +114,13 @@ class Model {
 
   ask(): ModelCall | 'rejected' {
     const state = this.look();
-    if (state === 'closed') return { generation: this.generation, trial: false, startedAt: this.now() };
+    if (state === 'closed') {
+      this.calls += 1;
+      return { generation: this.generation, trial: false, startedAt: this.now() };
+    }
     if (state === 'half_open' && this.trials < this.s.maxTrials) {
       this.trials += 1;
+      this.calls += 1;
       return { generation: this.generation, trial: true, startedAt: this.now() };
     }
     this.changes.push(`rejected ${state}`);
@@ -143,6 +150,7 @@ class Model {
       this.changes.push(`late ${result.ok}`);
       return 'late';
     }
+    this.calls -= 1;
     // "an answer that took longer counts as a failure with the reason slow: <ms> ms"
     const duration = result.durationMs ?? this.now() - call.startedAt;
     const slow = result.ok && this.s.slowMs !== undefined && duration > this.s.slowMs;
@@ -172,7 +180,9 @@ class Model {
   }
 
   giveBack(call: ModelCall): void {
-    if (call.generation === this.generation && call.trial) this.trials -= 1;
+    if (call.generation !== this.generation) return;
+    this.calls -= 1;
+    if (call.trial) this.trials -= 1;
   }
 
   msUntilTrial(): number {
@@ -188,6 +198,7 @@ class Model {
       consecutiveFailures: this.failures,
       consecutiveSuccesses: this.successes,
       trialsInFlight: this.trials,
+      callsInFlight: this.calls,
       msUntilTrial: this.msUntilTrial(),
       openWindowMs: this.state === 'open' ? this.openMs : Math.min(this.s.maxWindowMs, this.s.windowMs * 2 ** next),
       window: this.windowCounts(),

@@ -225,6 +225,24 @@ describe('tickets', () => {
     expect(closedSetup.breaker.snapshot().consecutiveFailures).toBe(1);
   });
 
+  it('calls in flight: each admitted call until its record or release; calls from an ended state are not counted', () => {
+    const { breaker, clock } = setup({ halfOpenMaxCalls: 2 });
+    const first = acquire(breaker);
+    const second = acquire(breaker);
+    expect(breaker.callsInFlight).toBe(2);
+    breaker.record(first, ok);
+    breaker.record(first, ok);
+    expect(breaker.callsInFlight).toBe(1);
+    breaker.release(second);
+    expect(breaker.snapshot()).toMatchObject({ state: 'closed', callsInFlight: 0, trialsInFlight: 0 });
+    acquire(breaker);
+    openIt(breaker);
+    expect(breaker.snapshot()).toMatchObject({ state: 'open', callsInFlight: 0 });
+    clock.advance(10_000);
+    acquire(breaker);
+    expect(breaker.snapshot()).toMatchObject({ state: 'half_open', callsInFlight: 1, trialsInFlight: 1 });
+  });
+
   it('a ticket the breaker did not issue is ignored', () => {
     const { breaker } = setup();
     expect(breaker.record({ epoch: 0, trial: false }, fail)).toBe('late');

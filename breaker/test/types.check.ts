@@ -3,7 +3,7 @@
  * must be an error, so the check fails if the types grow too loose, and the other lines must
  * compile, so it fails if they grow too strict.
  */
-import { CircuitBreaker, execute, guarded, tryExecute, wrap, type CallResult, type Rejection } from '../src';
+import { AdaptiveLimiter, CircuitBreaker, execute, FixedLimiter, guarded, tryExecute, wrap, type CallEnd, type CallResult, type ConcurrencyLimiter, type Rejection } from '../src';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const assertType = <T extends true>(): T => true as T;
@@ -44,6 +44,19 @@ const counter = {
 assertType<Equal<ReturnType<typeof counter.add>, Promise<number>>>();
 // @ts-expect-error `this` is typed: a detached call has none
 void (0, counter.add)(1);
+
+// limiters: both kinds, or one of the caller's own, as the limiter option
+void execute(breaker, async () => 1, { limiter: new FixedLimiter({ limit: 5 }) });
+void tryExecute(breaker, async () => 1, { limiter: new AdaptiveLimiter({ maxLimit: 50 }) });
+const own: ConcurrencyLimiter = { tryAcquire: () => true, release: (_latencyMs: number, _end: CallEnd) => undefined, limit: 1, inFlight: 0, clock: { now: () => 0 } };
+void execute(breaker, async () => 1, { limiter: own });
+// @ts-expect-error a limiter's limit is read-only
+own.limit = 2;
+// @ts-expect-error release says how the call ended, in the limiter's words
+own.release(1, 'ok');
+void settled.then((result) => {
+  if (result.kind === 'overloaded') assertType<Equal<[typeof result.limit, typeof result.inFlight], [number, number]>>();
+});
 
 // a rejection while isolated has no time to wait
 declare const rejection: Rejection;

@@ -18,7 +18,47 @@ export interface AlertWebhookConfig {
   readonly format: AlertFormat;
 }
 
+/**
+ * What each route has of its own (SPEC "Routes"): its upstream and the settings of its breaker, its
+ * probe loop and its proxied calls. Without ROUTES_FILE the one route, `default`, takes them all
+ * from the environment.
+ */
+export interface RouteConfig {
+  /** [a-z0-9-]{1,32}; names the route in logs, metrics, events */
+  readonly name: string;
+  /** the proxy sends a path here when this is its longest matching prefix; starts with / */
+  readonly prefix: string;
+  /** upstream base URL without a trailing slash, e.g. `http://nginx:80` */
+  readonly upstream: string;
+  /** what the probe GETs: upstream + probePath */
+  readonly probeUrl: string;
+  readonly probePath: string;
+  readonly errorThreshold: number;
+  readonly successThreshold: number;
+  readonly halfOpenMaxCalls: number;
+  readonly timeWindowMs: number;
+  readonly timeWindowMaxMs: number;
+  readonly probeIntervalMs: number;
+  readonly requestTimeoutMs: number;
+  readonly acceptClientErrors: boolean;
+  readonly slowCallThresholdMs: number | undefined;
+  readonly failureRateThreshold: number | undefined;
+  readonly slidingWindow: SlidingWindow;
+  readonly minimumCalls: number;
+  readonly honorRetryAfter: boolean;
+}
+
+/** The route every setup has when no ROUTES_FILE is given: every path, to HTTP_CLIENT. */
+export const DEFAULT_ROUTE = 'default';
+
 export interface Config {
+  /**
+   * One entry per route, in the file's order (never empty). Without ROUTES_FILE: one route,
+   * `default`, prefix `/`, whose values are the top-level ones below.
+   */
+  readonly routes: readonly RouteConfig[];
+  /** ROUTES_FILE as given; undefined = one route from the environment */
+  readonly routesFile: string | undefined;
   /** upstream base URL without a trailing slash, e.g. `http://nginx:80` */
   readonly upstream: string;
   /** what the probe GETs: upstream + PROBE_PATH */
@@ -309,15 +349,40 @@ export function parseConfig(env: Env): ConfigResult {
   if (errors.length > 0) return { ok: false, errors };
 
   // no error line means every read returned a value
-  const config = {
+  const top = {
     ...values,
     probeUrl: `${values.upstream}${values.probePath}`,
     slowCallThresholdMs: values.slowCallThresholdMs ?? undefined,
     failureRateThreshold: values.failureRateThreshold ?? undefined,
     timeWindowMaxMs: values.timeWindowMaxMs ?? values.timeWindowMs,
     ...(alertWebhook ? { alertWebhook } : {}),
-  } as Config;
-  return { ok: true, config: Object.freeze(config) };
+  } as Omit<Config, 'routes' | 'routesFile'>;
+  const routes = [Object.freeze(routeFrom(top, DEFAULT_ROUTE, '/'))];
+  return { ok: true, config: Object.freeze({ ...top, routes: Object.freeze(routes), routesFile: undefined }) };
+}
+
+/** A route with the environment's settings: the default route, and what a routes file's entries start from. */
+function routeFrom(settings: Omit<RouteConfig, 'name' | 'prefix'>, name: string, prefix: string): RouteConfig {
+  return {
+    name,
+    prefix,
+    upstream: settings.upstream,
+    probeUrl: settings.probeUrl,
+    probePath: settings.probePath,
+    errorThreshold: settings.errorThreshold,
+    successThreshold: settings.successThreshold,
+    halfOpenMaxCalls: settings.halfOpenMaxCalls,
+    timeWindowMs: settings.timeWindowMs,
+    timeWindowMaxMs: settings.timeWindowMaxMs,
+    probeIntervalMs: settings.probeIntervalMs,
+    requestTimeoutMs: settings.requestTimeoutMs,
+    acceptClientErrors: settings.acceptClientErrors,
+    slowCallThresholdMs: settings.slowCallThresholdMs,
+    failureRateThreshold: settings.failureRateThreshold,
+    slidingWindow: settings.slidingWindow,
+    minimumCalls: settings.minimumCalls,
+    honorRetryAfter: settings.honorRetryAfter,
+  };
 }
 
 /** Policy variables that are valid alone but not together (checked only when both are valid). */

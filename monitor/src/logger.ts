@@ -48,3 +48,18 @@ export function createLogger(options: LoggerOptions): Logger {
 export function formatSeconds(ms: number): string {
   return String(Math.round(ms / 100) / 10);
 }
+
+/**
+ * A route's logger (SPEC "Routes": logs name the route when there is more than one): every line
+ * starts with `[<route>] ` and carries a `route` field. With one route, the logger as it is.
+ */
+export function routeLogger(logger: Logger, route: string, named: boolean): Logger {
+  if (!named) return logger;
+  const prefix = `[${route}] `;
+  return {
+    error: (msg, fields) => logger.error(prefix + msg, { ...fields, route }),
+    warn: (msg, fields) => logger.warn(prefix + msg, { ...fields, route }),
+    info: (msg, fields) => logger.info(prefix + msg, { ...fields, route }),
+    debug: (msg, fields) => logger.debug(prefix + msg, { ...fields, route }),
+  };
+}

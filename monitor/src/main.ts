@@ -10,7 +10,7 @@ import { createAlertWebhook } from './alerts/webhook';
 import { CircuitBreaker, monotonicClock } from '@circuit-breaker-demo/breaker';
 import { describeConfig, parseConfig } from './config';
 import { LastOutcome } from './last-outcome';
-import { createLogger, formatSeconds } from './logger';
+import { createLogger, formatSeconds, routeLogger } from './logger';
 import { ProbeLoop } from './probe/loop';
 import { createMetrics } from './metrics';
 import { createProbe } from './probe/probe';
@@ -41,35 +41,67 @@ function main(): void {
   const config = parsed.config;
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   const clock = monotonicClock;
-  const breaker = new CircuitBreaker({
-    errorThreshold: config.errorThreshold,
-    successThreshold: config.successThreshold,
-    openWindowMs: config.timeWindowMs,
-    halfOpenMaxCalls: config.halfOpenMaxCalls,
-    clock,
-    ...policyOptions(config),
+  // SPEC "Routes": each route its own breaker, probe loop, last outcome and stale cache; the lines
+  // name the route only when there is more than one
+  const named = config.routes.length > 1;
+  const routes = config.routes.map((route) => {
+    const breaker = new CircuitBreaker({
+      errorThreshold: route.errorThreshold,
+      successThreshold: route.successThreshold,
+      openWindowMs: route.timeWindowMs,
+      halfOpenMaxCalls: route.halfOpenMaxCalls,
+      clock,
+      ...policyOptions(route),
+    });
+    const routeLog = routeLogger(logger, route.name, named);
+    breaker.onTransition((transition) => logTransition(routeLog, transition));
+    // PROXY_FALLBACK=stale: the proxy keeps the last good answers to serve while the circuit rejects
+    const fallbackCache = config.proxyFallback === 'stale' && config.proxyPort !== 0 ? new StaleCache({ maxBytes: config.proxyCacheMaxBytes }) : undefined;
+    // the probe loop and the proxy write it, /status reads it
+    const lastOutcome = new LastOutcome();
+    return { config: route, breaker, logger: routeLog, fallbackCache, lastOutcome };
   });
-  breaker.onTransition((transition) => logTransition(logger, transition));
-  const metrics = createMetrics(breaker, { defaultMetrics: true });
-  // PROXY_FALLBACK=stale: the proxy keeps the last good answers to serve while the circuit rejects
-  const fallbackCache = config.proxyFallback === 'stale' && config.proxyPort !== 0 ? new StaleCache({ maxBytes: config.proxyCacheMaxBytes }) : undefined;
-  if (fallbackCache !== undefined) registerCacheGauges(metrics.registry, fallbackCache);
+  const first = routes[0]!;
+  const metrics = createMetrics(
+    routes.map(({ config: route, breaker }) => ({ name: route.name, breaker })),
+    { defaultMetrics: true },
+  );
+  // one cache gauge set for the first route's cache: the byte bound is per route
+  if (first.fallbackCache !== undefined) registerCacheGauges(metrics.registry, first.fallbackCache);
   const alerts = config.alertWebhook && createAlertWebhook(config.alertWebhook, { logger, upstream: config.upstream, clock });
   if (alerts) {
-    breaker.onTransition(alerts.transition);
+    for (const { config: route, breaker } of routes) breaker.onTransition(alerts.forRoute(route.name, route.upstream));
     registerAlertMetrics(metrics.registry, alerts);
   }
-  // the probe loop and the proxy write it, /status reads it
-  const lastOutcome = new LastOutcome();
-  const probe = createProbe({ url: config.probeUrl, timeoutMs: config.requestTimeoutMs, acceptClientErrors: config.acceptClientErrors });
-  const loop = new ProbeLoop({ breaker, probe, logger, clock, observer: metrics, lastOutcome }, config);
+  const loops = routes.map(({ config: route, breaker, logger: routeLog, lastOutcome }) => {
+    const probe = createProbe({ url: route.probeUrl, timeoutMs: route.requestTimeoutMs, acceptClientErrors: route.acceptClientErrors });
+    return new ProbeLoop({ breaker, probe, logger: routeLog, clock, observer: metrics.route(route.name), lastOutcome }, route);
+  });
+  const loop = loops[0]!;
   const servers: { variable: string; name: string; port: number; handle: ServerHandle }[] = [];
   if (config.adminPort !== 0) {
     servers.push({
       variable: 'ADMIN_PORT',
       name: 'admin API',
       port: config.adminPort,
-      handle: createAdmin({ breaker, loop, lastOutcome, metrics, config, logger, clock }),
+      handle: createAdmin({
+        breaker: first.breaker,
+        loop,
+        lastOutcome: first.lastOutcome,
+        metrics,
+        config,
+        logger,
+        clock,
+        routes: routes.map(({ config: route, breaker, lastOutcome }, i) => ({
+          name: route.name,
+          prefix: route.prefix,
+          upstream: route.upstream,
+          breaker,
+          loop: loops[i]!,
+          lastOutcome,
+          quietLimitMs: route.probeIntervalMs + route.requestTimeoutMs,
+        })),
+      }),
     });
   }
   if (config.proxyPort !== 0) {
@@ -78,21 +110,25 @@ function main(): void {
       name: 'guarded proxy',
       port: config.proxyPort,
       handle: createProxy({
-        breaker,
         logger,
-        observer: metrics,
-        lastOutcome,
-        upstream: config.upstream,
-        requestTimeoutMs: config.requestTimeoutMs,
-        acceptClientErrors: config.acceptClientErrors,
-        ...(fallbackCache === undefined ? {} : { fallbackCache }),
+        routes: routes.map(({ config: route, breaker, lastOutcome, fallbackCache }) => ({
+          name: route.name,
+          prefix: route.prefix,
+          breaker,
+          observer: metrics.route(route.name),
+          lastOutcome,
+          upstream: route.upstream,
+          requestTimeoutMs: route.requestTimeoutMs,
+          acceptClientErrors: route.acceptClientErrors,
+          ...(fallbackCache === undefined ? {} : { fallbackCache }),
+        })),
       }),
     });
   }
 
   const effective = describeConfig(config);
   logger.info(
-    `monitor started: probing ${config.probeUrl} every ${formatSeconds(config.probeIntervalMs)} s; ` +
+    `monitor started: probing ${config.routes.map((route) => (named ? `${route.name}=${route.probeUrl}` : route.probeUrl)).join(' ')} every ${formatSeconds(config.probeIntervalMs)} s; ` +
       Object.entries(effective)
         .map(([name, value]) => `${name}=${value}`)
         .join(' '),
@@ -108,8 +144,14 @@ function main(): void {
       logger.warn(`shutdown not done after ${SHUTDOWN_DEADLINE_MS} ms: exiting anyway`, { event: 'stop', signal, forced: true });
       process.exit(0);
     }, SHUTDOWN_DEADLINE_MS).unref();
-    void Promise.all([loop.stop(), ...servers.map((server) => server.handle.close()), alerts?.close(ALERT_FLUSH_MS)]).then(() => {
-      logger.info(`monitor stopped (${signal}); final state: ${breaker.state}`, { event: 'stop', signal, state: breaker.state });
+    void Promise.all([...loops.map((each) => each.stop()), ...servers.map((server) => server.handle.close()), alerts?.close(ALERT_FLUSH_MS)]).then(() => {
+      const states = routes.map(({ config: route, breaker }) => (named ? `${route.name} ${breaker.state}` : breaker.state)).join(', ');
+      logger.info(`monitor stopped (${signal}); final state: ${states}`, {
+        event: 'stop',
+        signal,
+        state: first.breaker.state,
+        ...(named ? { states: Object.fromEntries(routes.map(({ config: route, breaker }) => [route.name, breaker.state])) } : {}),
+      });
       process.exitCode = 0;
     });
   };
@@ -145,7 +187,7 @@ function main(): void {
   ).then((listening) => {
     if (stopping) return;
     if (listening.every(Boolean)) {
-      loop.start();
+      for (const each of loops) each.start();
       return;
     }
     stopping = true;

@@ -3,7 +3,7 @@
  * results the probe and the proxy report. The breaker itself knows nothing about them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CircuitBreaker, Rejection, State, Transition } from '@circuit-breaker-demo/breaker';
+import type { CircuitBreaker, Rejection, State } from '@circuit-breaker-demo/breaker';
 import { registerPolicyGauges } from './policy-metrics';
 
 export type CallSource = 'probe' | 'proxy';
@@ -63,16 +63,17 @@ type Labels<K extends string> = Readonly<Record<K, string>>;
 
 /** One frozen label object per series, built once: the hot path neither allocates nor builds keys. */
 function labelTable<A extends string, B extends string, KA extends string, KB extends string>(
+  route: string,
   keyA: KA,
   valuesA: readonly A[],
   keyB: KB,
   valuesB: readonly B[],
-): Record<A, Record<B, Labels<KA | KB>>> {
-  const table = {} as Record<A, Record<B, Labels<KA | KB>>>;
+): Record<A, Record<B, Labels<'route' | KA | KB>>> {
+  const table = {} as Record<A, Record<B, Labels<'route' | KA | KB>>>;
   for (const a of valuesA) {
-    table[a] = {} as Record<B, Labels<KA | KB>>;
+    table[a] = {} as Record<B, Labels<'route' | KA | KB>>;
     for (const b of valuesB) {
-      const labels = {} as Record<KA | KB, string>;
+      const labels = { route } as Record<'route' | KA | KB, string>;
       labels[keyA] = a;
       labels[keyB] = b;
       table[a][b] = Object.freeze(labels);
@@ -110,76 +111,33 @@ function catchUp<A extends string, B extends string, K extends string>(
 type RejectedState = Rejection['state'];
 const REJECTED_STATES: readonly RejectedState[] = ['open', 'half_open', 'isolated'];
 
-export class Metrics implements CallObserver {
-  /** A registry of its own, not prom-client's global one, so tests can build several. */
-  readonly registry = new Registry();
-  private readonly state: Gauge<'state'>;
-  private readonly transitions: Counter<'from' | 'to'>;
-  private readonly latency: Histogram<'source'>;
-  private readonly callLabels = labelTable('source', SOURCES, 'outcome', OUTCOMES);
-  private readonly rejectedLabels = labelTable('source', SOURCES, 'state', REJECTED_STATES);
-  private readonly sourceLabels: Record<CallSource, Labels<'source'>> = { probe: { source: 'probe' }, proxy: { source: 'proxy' } };
+/** A route whose breaker the metrics show, under `route="<name>"`. */
+export interface MetricsRoute {
+  readonly name: string;
+  readonly breaker: CircuitBreaker;
+}
+
+/** One route's series: its label objects, built once, and its counts on the hot path. */
+class RouteSeries implements CallObserver {
+  readonly callLabels: Record<CallSource, Record<CallOutcome, Labels<'route' | 'source' | 'outcome'>>>;
+  readonly rejectedLabels: Record<CallSource, Record<RejectedState, Labels<'route' | 'source' | 'state'>>>;
+  readonly sourceLabels: Record<CallSource, Labels<'route' | 'source'>>;
+  readonly stateLabels: Record<State, Labels<'route' | 'state'>>;
   // Call counts are plain numbers on the hot path; the counters catch up with them at each scrape.
-  private readonly totals = counts(SOURCES, OUTCOMES);
-  private readonly totalsReported = counts(SOURCES, OUTCOMES);
-  private readonly rejections = counts(SOURCES, REJECTED_STATES);
-  private readonly rejectionsReported = counts(SOURCES, REJECTED_STATES);
-  private readonly unsubscribe: () => void;
-  private transitionsSeen = 0;
+  readonly totals = counts(SOURCES, OUTCOMES);
+  readonly totalsReported = counts(SOURCES, OUTCOMES);
+  readonly rejections = counts(SOURCES, REJECTED_STATES);
+  readonly rejectionsReported = counts(SOURCES, REJECTED_STATES);
 
-  constructor(breaker: CircuitBreaker, options: MetricsOptions = {}) {
-    const registers = [this.registry];
-    this.state = new Gauge({
-      name: 'circuit_breaker_state',
-      help: 'Current breaker state: 1 for the current state, 0 for the others',
-      labelNames: ['state'],
-      registers,
-    });
-    this.transitions = new Counter({
-      name: 'circuit_breaker_transitions_total',
-      help: 'State changes of the breaker, by from and to',
-      labelNames: ['from', 'to'],
-      registers,
-    });
-    const calls: Counter<'source' | 'outcome'> = new Counter({
-      name: 'circuit_breaker_calls_total',
-      help:
-        'Calls through the breaker by source (probe, proxy) and outcome: success, failure (counted by the breaker); ' +
-        'late (ended after its state had ended; ignored); rejected (circuit open, or half_open with no free trial slot: 503); ' +
-        'busy (proxy: every upstream connection in use: 503, upstream not touched); ' +
-        'aborted (admitted, then ended without an outcome: client gone, 408 body not received in time, ' +
-        '413 chunked body over the size limit, 400 request not forwardable, 504 total time up before REQUEST_TIMEOUT, or shutdown); ' +
-        'fallback (proxy, PROXY_FALLBACK=stale: a cached good answer served instead of a rejection or of a 502/504)',
-      labelNames: ['source', 'outcome'],
-      registers,
-      collect: (): void => catchUp(calls, this.callLabels, this.totals, this.totalsReported),
-    });
-    const rejected: Counter<'source' | 'state'> = new Counter({
-      name: 'circuit_breaker_rejected_calls_total',
-      help: 'Calls answered without touching the upstream because the circuit was open or had no free trial slot',
-      labelNames: ['source', 'state'],
-      registers,
-      collect: (): void => catchUp(rejected, this.rejectedLabels, this.rejections, this.rejectionsReported),
-    });
-    this.latency = new Histogram({
-      name: 'circuit_breaker_call_duration_seconds',
-      help: 'Time from sending a call to the upstream answer headers (or its failure), in seconds; proxied calls count from when the whole request body was forwarded',
-      labelNames: ['source'],
-      buckets: [...LATENCY_BUCKETS],
-      registers,
-    });
-    registerPolicyGauges(this.registry, breaker);
-    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
-
-    // every series exists from the start, at 0, so rate() and alerts work on the first change
-    for (const source of SOURCES) {
-      this.latency.zero(this.sourceLabels[source]);
-      for (const outcome of OUTCOMES) calls.inc(this.callLabels[source][outcome], 0);
-      for (const state of REJECTED_STATES) rejected.inc(this.rejectedLabels[source][state], 0);
-    }
-    for (const [from, to] of TRANSITIONS) this.transitions.inc({ from, to }, 0);
-    this.showState(breaker.state);
-    this.unsubscribe = breaker.onTransition((transition) => this.onTransition(transition));
+  constructor(
+    readonly name: string,
+    readonly breaker: CircuitBreaker,
+    private readonly latency: Histogram<'route' | 'source'>,
+  ) {
+    this.callLabels = labelTable(name, 'source', SOURCES, 'outcome', OUTCOMES);
+    this.rejectedLabels = labelTable(name, 'source', SOURCES, 'state', REJECTED_STATES);
+    this.sourceLabels = { probe: Object.freeze({ route: name, source: 'probe' }), proxy: Object.freeze({ route: name, source: 'proxy' }) };
+    this.stateLabels = Object.fromEntries(STATES.map((state) => [state, Object.freeze({ route: name, state })])) as Record<State, Labels<'route' | 'state'>>;
   }
 
   callEnded(source: CallSource, outcome: CallOutcome, seconds?: number): void {
@@ -192,9 +150,115 @@ export class Metrics implements CallObserver {
     this.rejections[source][state] += 1;
   }
 
-  /** Call counts by source and outcome, for /status. */
   callTotals(): CallTotals {
     return { probe: { ...this.totals.probe }, proxy: { ...this.totals.proxy } };
+  }
+}
+
+/**
+ * Every route's series in one registry. The series count is bounded by the routes (from the
+ * configuration), never by request paths. As a CallObserver it is the first route's (the only one
+ * without a routes file), so single-route code and tests pass it as it is.
+ */
+export class Metrics implements CallObserver {
+  /** A registry of its own, not prom-client's global one, so tests can build several. */
+  readonly registry = new Registry();
+  private readonly state: Gauge<'route' | 'state'>;
+  private readonly transitions: Counter<'route' | 'from' | 'to'>;
+  private readonly latency: Histogram<'route' | 'source'>;
+  private readonly series: RouteSeries[];
+  private readonly byName = new Map<string, RouteSeries>();
+  private readonly unsubscribe: (() => void)[] = [];
+
+  /** `routes`: a single breaker is the one route, `default`. */
+  constructor(routes: CircuitBreaker | readonly MetricsRoute[], options: MetricsOptions = {}) {
+    const list: readonly MetricsRoute[] = Array.isArray(routes) ? routes : [{ name: 'default', breaker: routes as CircuitBreaker }];
+    if (list.length === 0) throw new Error('Metrics needs at least one route');
+    const registers = [this.registry];
+    this.state = new Gauge({
+      name: 'circuit_breaker_state',
+      help: 'Current breaker state of each route: 1 for the current state, 0 for the others',
+      labelNames: ['route', 'state'],
+      registers,
+    });
+    this.transitions = new Counter({
+      name: 'circuit_breaker_transitions_total',
+      help: 'State changes of each route\'s breaker, by from and to',
+      labelNames: ['route', 'from', 'to'],
+      registers,
+    });
+    const calls: Counter<'route' | 'source' | 'outcome'> = new Counter({
+      name: 'circuit_breaker_calls_total',
+      help:
+        'Calls through each route\'s breaker by source (probe, proxy) and outcome: success, failure (counted by the breaker); ' +
+        'late (ended after its state had ended; ignored); rejected (circuit open, or half_open with no free trial slot: 503); ' +
+        'busy (proxy: every upstream connection in use: 503, upstream not touched); ' +
+        'aborted (admitted, then ended without an outcome: client gone, 408 body not received in time, ' +
+        '413 chunked body over the size limit, 400 request not forwardable, 504 total time up before REQUEST_TIMEOUT, or shutdown); ' +
+        'fallback (proxy, PROXY_FALLBACK=stale: a cached good answer served instead of a rejection or of a 502/504)',
+      labelNames: ['route', 'source', 'outcome'],
+      registers,
+      collect: (): void => {
+        for (const route of this.series) catchUp(calls, route.callLabels, route.totals, route.totalsReported);
+      },
+    });
+    const rejected: Counter<'route' | 'source' | 'state'> = new Counter({
+      name: 'circuit_breaker_rejected_calls_total',
+      help: 'Calls answered without touching the upstream because the circuit was open or had no free trial slot',
+      labelNames: ['route', 'source', 'state'],
+      registers,
+      collect: (): void => {
+        for (const route of this.series) catchUp(rejected, route.rejectedLabels, route.rejections, route.rejectionsReported);
+      },
+    });
+    this.latency = new Histogram({
+      name: 'circuit_breaker_call_duration_seconds',
+      help: 'Time from sending a call to the upstream answer headers (or its failure), in seconds; proxied calls count from when the whole request body was forwarded',
+      labelNames: ['route', 'source'],
+      buckets: [...LATENCY_BUCKETS],
+      registers,
+    });
+    this.series = list.map(({ name, breaker }) => new RouteSeries(name, breaker, this.latency));
+    registerPolicyGauges(this.registry, this.series);
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+
+    // every series exists from the start, at 0, so rate() and alerts work on the first change
+    for (const route of this.series) {
+      this.byName.set(route.name, route);
+      for (const source of SOURCES) {
+        this.latency.zero(route.sourceLabels[source]);
+        for (const outcome of OUTCOMES) calls.inc(route.callLabels[source][outcome], 0);
+        for (const state of REJECTED_STATES) rejected.inc(route.rejectedLabels[source][state], 0);
+      }
+      for (const [from, to] of TRANSITIONS) this.transitions.inc({ route: route.name, from, to }, 0);
+      this.showState(route, route.breaker.state);
+      this.unsubscribe.push(
+        route.breaker.onTransition((transition) => {
+          this.transitions.inc({ route: route.name, from: transition.from, to: transition.to });
+          this.showState(route, transition.to);
+        }),
+      );
+    }
+  }
+
+  /** The observer of one route's calls. */
+  route(name: string): CallObserver & { callTotals(): CallTotals } {
+    const route = this.byName.get(name);
+    if (route === undefined) throw new Error(`no route named ${JSON.stringify(name)} in the metrics`);
+    return route;
+  }
+
+  callEnded(source: CallSource, outcome: CallOutcome, seconds?: number): void {
+    this.series[0]!.callEnded(source, outcome, seconds);
+  }
+
+  callRejected(source: CallSource, state: RejectedState, outcome: 'rejected' | 'fallback' = 'rejected'): void {
+    this.series[0]!.callRejected(source, state, outcome);
+  }
+
+  /** Call counts by source and outcome, of one route (the first by default), for /status. */
+  callTotals(route?: string): CallTotals {
+    return (route === undefined ? this.series[0]! : this.route(route)).callTotals();
   }
 
   /** Prometheus text exposition of every metric in this registry. */
@@ -206,22 +270,16 @@ export class Metrics implements CallObserver {
     return this.registry.contentType;
   }
 
-  /** Stops listening to the breaker. */
+  /** Stops listening to the breakers. */
   close(): void {
-    this.unsubscribe();
+    for (const stop of this.unsubscribe.splice(0)) stop();
   }
 
-  private onTransition(transition: Transition): void {
-    this.transitionsSeen += 1;
-    this.transitions.inc({ from: transition.from, to: transition.to });
-    this.showState(transition.to);
-  }
-
-  private showState(current: State): void {
-    for (const state of STATES) this.state.set({ state }, state === current ? 1 : 0);
+  private showState(route: RouteSeries, current: State): void {
+    for (const state of STATES) this.state.set(route.stateLabels[state], state === current ? 1 : 0);
   }
 }
 
-export function createMetrics(breaker: CircuitBreaker, options: MetricsOptions = {}): Metrics {
-  return new Metrics(breaker, options);
+export function createMetrics(routes: CircuitBreaker | readonly MetricsRoute[], options: MetricsOptions = {}): Metrics {
+  return new Metrics(routes, options);
 }

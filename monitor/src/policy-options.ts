@@ -1,8 +1,11 @@
 /** The trip and recovery policies of the configuration, as the breaker's options. */
 import type { BreakerOptions } from '@circuit-breaker-demo/breaker';
-import type { Config } from './config';
+import type { RouteConfig } from './config';
 
-export function policyOptions(config: Config): BreakerOptions {
+/** The policy settings of a route (or of the top-level configuration, which has the same fields). */
+export type PolicySettings = Pick<RouteConfig, 'timeWindowMaxMs' | 'honorRetryAfter' | 'slowCallThresholdMs' | 'failureRateThreshold' | 'minimumCalls' | 'slidingWindow'>;
+
+export function policyOptions(config: PolicySettings): BreakerOptions {
   return {
     maxOpenWindowMs: config.timeWindowMaxMs,
     honorRetryAfter: config.honorRetryAfter,

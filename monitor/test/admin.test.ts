@@ -52,6 +52,24 @@ describe('/status', () => {
       lastProbe: null,
       loop: { running: false, secondsSinceActivity: 0 },
       config: describeConfig(config),
+      overall: { state: 'closed', routesNotClosed: [] },
+      routes: [
+        {
+          name: 'default',
+          prefix: '/',
+          upstream: 'http://127.0.0.1:9',
+          state: 'closed',
+          since: '2023-11-14T22:13:20.000Z',
+          trialInSeconds: null,
+          counters: { consecutiveFailures: 0, consecutiveSuccesses: 0, trialsInFlight: 0 },
+          calls: {
+            probe: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0, fallback: 0 },
+            proxy: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, aborted: 0, fallback: 0 },
+          },
+          lastOutcome: null,
+          lastProbe: null,
+        },
+      ],
     });
     expect(status.config).toMatchObject({ HTTP_CLIENT: 'http://127.0.0.1:9', TIME_WINDOW: 10, ADMIN_PORT: 8081 });
   });

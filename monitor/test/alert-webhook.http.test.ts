@@ -75,7 +75,7 @@ it('POSTs one JSON alert per transition, in order, with the headers and the body
   });
   const uuid = expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   const iso = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-  const common = { id: uuid, at: iso, upstream: 'http://nginx:80', host: 'monitor-test' };
+  const common = { id: uuid, at: iso, upstream: 'http://nginx:80', route: 'default', host: 'monitor-test' };
   expect(hook.alerts).toEqual([
     {
       ...common,

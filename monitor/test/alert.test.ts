@@ -1,7 +1,7 @@
 import type { Transition } from '@circuit-breaker-demo/breaker';
 import { alertBody, alertOf } from '../src/alerts/alert';
 
-const context = { upstream: 'http://nginx:80', host: 'a24adfde33a6', wallTimeMs: Date.UTC(2026, 11, 1, 9, 30), id: '5b0f2c1e-0d7c-4c8e-9d0c-6a1f0e2b7c11' };
+const context = { upstream: 'http://nginx:80', route: 'default', host: 'a24adfde33a6', wallTimeMs: Date.UTC(2026, 11, 1, 9, 30), id: '5b0f2c1e-0d7c-4c8e-9d0c-6a1f0e2b7c11' };
 
 const opened: Transition = {
   from: 'closed',
@@ -21,9 +21,17 @@ it('an opening names the cause, the last reason, the wall-clock time, the upstre
     message: 'Circuit changed from closed to open (3 consecutive failures, last: ENOTFOUND; trial in 10 s)',
     at: '2026-12-01T09:30:00.000Z',
     upstream: 'http://nginx:80',
+    route: 'default',
     host: 'a24adfde33a6',
     retryInSeconds: 10,
   });
+});
+
+it('names the route whose breaker changed; the slack text names it too, past the default route', () => {
+  const alert = alertOf(opened, { ...context, route: 'reviews', upstream: 'http://reviews:3000' });
+  expect(alert).toMatchObject({ route: 'reviews', upstream: 'http://reviews:3000' });
+  expect((JSON.parse(alertBody(alert, 'slack')) as { text: string }).text).toMatch(/^:red_circle: route reviews: Circuit changed from closed to open /);
+  expect((JSON.parse(alertBody(alertOf(opened, context), 'slack')) as { text: string }).text).toMatch(/^:red_circle: Circuit changed/);
 });
 
 it.each<[Transition, { cause: string; reason: string | null; retryInSeconds: number | null }]>([

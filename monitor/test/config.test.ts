@@ -41,8 +41,38 @@ describe('defaults', () => {
       proxyCacheMaxBytes: 16_777_216,
       adminToken: undefined,
       listenAddress: '127.0.0.1',
+      routesFile: undefined,
+      routes: [
+        {
+          name: 'default',
+          prefix: '/',
+          upstream: 'http://nginx:80',
+          probeUrl: 'http://nginx:80/',
+          probePath: '/',
+          errorThreshold: 3,
+          successThreshold: 3,
+          halfOpenMaxCalls: 1,
+          timeWindowMs: 10_000,
+          timeWindowMaxMs: 10_000,
+          probeIntervalMs: 2_000,
+          requestTimeoutMs: 2_000,
+          acceptClientErrors: false,
+          slowCallThresholdMs: undefined,
+          failureRateThreshold: undefined,
+          slidingWindow: { calls: 20 },
+          minimumCalls: 10,
+          honorRetryAfter: true,
+        },
+      ],
       adminAllowedHosts: [],
     });
+  });
+
+  it('without ROUTES_FILE, one route, default, for every path, with the environment\'s settings', () => {
+    const config = valid({ ERROR_THRESHOLD: '7', REQUEST_TIMEOUT: '0.5', PROBE_PATH: '/health' });
+    expect(config.routes).toHaveLength(1);
+    expect(config.routes[0]).toMatchObject({ name: 'default', prefix: '/', errorThreshold: 7, requestTimeoutMs: 500, probeUrl: 'http://nginx:80/health' });
+    expect(Object.isFrozen(config.routes) && Object.isFrozen(config.routes[0])).toBe(true);
   });
 
   it('returns a frozen object', () => {

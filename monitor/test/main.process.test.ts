@@ -72,6 +72,16 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): 
 
 const fast = { PROBE_INTERVAL: '0.1', TIME_WINDOW: '0.5', REQUEST_TIMEOUT: '0.5', ADMIN_PORT: '0', PROXY_PORT: '0' };
 
+/**
+ * The contract is exit 0 within 1 s of SIGTERM, and the process keeps it on its own clock: a
+ * 900 ms deadline forces the exit, and its stop line comes last only when the shutdown ended
+ * before that deadline. Measured from here, kill() to 'exit' also holds the scheduling of two
+ * processes, which on a loaded machine (load 15 on 2 cores) can take most of that second: 3 s,
+ * which still fails a process whose deadline did not hold and that waited for its clients
+ * (REQUEST_TIMEOUT 30 s, a webhook that never answers).
+ */
+const EXIT_WITHIN_MS = 3_000;
+
 it('opens against a closed port, shows it on stdout, and exits 0 within 1 s of SIGTERM', async () => {
   const port = await closedPort();
   const monitor = run({ ...fast, HTTP_CLIENT: `127.0.0.1:${port}` });
@@ -85,7 +95,7 @@ it('opens against a closed port, shows it on stdout, and exits 0 within 1 s of S
   monitor.child.kill('SIGTERM');
   const { code, at } = await monitor.exited;
   expect(code).toBe(0);
-  expect(at - signalledAt).toBeLessThan(1_000);
+  expect(at - signalledAt).toBeLessThan(EXIT_WITHIN_MS);
   expect(monitor.stdout()).toMatch(/ info monitor stopped \(SIGTERM\); final state: (open|half_open)\n$/);
   expect(monitor.stderr()).toBe('');
 });
@@ -99,7 +109,7 @@ it('exits 0 within 1 s of SIGINT with a probe in flight, and aborts that probe',
   monitor.child.kill('SIGINT');
   const { code, at } = await monitor.exited;
   expect(code).toBe(0);
-  expect(at - signalledAt).toBeLessThan(1_000);
+  expect(at - signalledAt).toBeLessThan(EXIT_WITHIN_MS);
   await waitFor(() => hanging.closedSockets === 1, 'the probe socket to close');
   expect(monitor.stdout()).toMatch(/monitor stopped \(SIGINT\); final state: closed\n$/);
   await hanging.close();
@@ -137,7 +147,7 @@ it('exits at once on SIGTERM after pipelined calls were ended by a malformed req
   monitor.child.kill('SIGTERM');
   const { code, at } = await monitor.exited;
   expect(code).toBe(0);
-  expect(at - signalledAt).toBeLessThan(1_000);
+  expect(at - signalledAt).toBeLessThan(EXIT_WITHIN_MS);
   // ended by the empty event loop, not by the deadline's forced exit
   expect(monitor.stdout()).not.toContain('exiting anyway');
   expect(monitor.stdout()).toMatch(/monitor stopped \(SIGTERM\); final state: closed\n$/);
@@ -308,7 +318,7 @@ describe('ALERT_WEBHOOK_URL', () => {
     setTimeout(() => held?.response.end(), 100);
     const { code, at } = await monitor.exited;
     expect(code).toBe(0);
-    expect(at - signalledAt).toBeLessThan(1_000);
+    expect(at - signalledAt).toBeLessThan(EXIT_WITHIN_MS);
     // one POST per transition the log shows, in order; all but the first went out after SIGTERM.
     // The stop line reads the state, which may end an open window: that last transition comes
     // after the flush and is not sent (counted dropped).
@@ -320,6 +330,7 @@ describe('ALERT_WEBHOOK_URL', () => {
     expect(logged.length - received.length).toBeLessThanOrEqual(1);
     expect(hook.posts.slice(1).every((post) => post.at > signalledAt)).toBe(true);
     expect(monitor.stdout()).not.toContain('not sent');
+    expect(monitor.stdout()).toMatch(/ info monitor stopped \(SIGTERM\); final state: \w+\n$/);
     expect(monitor.stderr()).toBe('');
   });
 
@@ -333,7 +344,7 @@ describe('ALERT_WEBHOOK_URL', () => {
     monitor.child.kill('SIGTERM');
     const { code, at } = await monitor.exited;
     expect(code).toBe(0);
-    expect(at - signalledAt).toBeLessThan(1_000);
+    expect(at - signalledAt).toBeLessThan(EXIT_WITHIN_MS);
     const [before, after] = monitor.stdout().split(/.* warn alert webhook: (?=\d+ alerts? not sent within the shutdown budget of 500 ms\n)/);
     expect(Number(/^\d+/.exec(after ?? '')?.[0])).toBe(transitions(before ?? '').length);
     expect(after).toMatch(/ info monitor stopped \(SIGTERM\); final state: \w+\n$/);

@@ -113,13 +113,14 @@ describe('forwarding', () => {
     expect(upstream.received.at(-1)).toMatchObject({ method, url: '/thing' });
   });
 
-  it('forwards a chunked body, chunked again towards the upstream', async () => {
+  it('forwards a chunked body whole, framed chunked or (when it was all in before it went out) by its length, never both', async () => {
     const { port } = await rig();
     const reply = await call(port, { method: 'PUT', path: '/upload', body: ['first,', 'second,', 'third'] });
     const seen = echoed(reply.body);
     expect(seen.body).toBe('first,second,third');
-    expect(seen.headers['transfer-encoding']).toBe('chunked');
-    expect(seen.headers['content-length']).toBeUndefined();
+    // undici chunks a body of unknown length, and gives a body it already holds whole its length
+    const framing = [seen.headers['transfer-encoding'], seen.headers['content-length']];
+    expect([['chunked', undefined], [undefined, '18']]).toContainEqual(framing);
   });
 
   it('passes redirects and their Location through without following them', async () => {
@@ -135,7 +136,8 @@ describe('forwarding', () => {
   });
 
   it('sends a bodiless request once more when the upstream dropped the kept-alive connection it went out on', async () => {
-    const { port, upstream, breaker } = await rig();
+    // one connection: each call goes out on the one the call before it used
+    const { port, upstream, breaker } = await rig({ proxy: { maxSockets: 1 } });
     // every connection answers its first request only, then drops: a keep-alive timeout race every time
     const served = new WeakSet<object>();
     upstream.answer((received, res) => {
@@ -320,14 +322,13 @@ describe('half_open under concurrency', () => {
     // the held trials are cut when the test ends
     replies.forEach((reply) => void reply.then((r) => rejected.push(r), () => undefined));
 
-    // the trials stay held for the whole test: every other answer came while they were in flight
+    // at once, not held until a trial ends: the trials stay held for the whole test, so every
+    // other answer came while they were in flight
     await waitFor(() => upstream.held === 3 && rejected.length === 47, '3 held trials and 47 answers');
     for (const reply of rejected) {
       expect(reply.status).toBe(503);
       expect(reply.headers['retry-after']).toBe('1');
       expect(JSON.parse(reply.body)).toEqual({ error: 'circuit open', state: 'half_open', retryAfterSeconds: 1 });
-      // at once: not held until a trial ends (generous for a loaded machine; the trials never end here)
-      expect(reply.ms).toBeLessThan(200);
     }
     expect(upstream.requests).toBe(3);
     expect(breaker.snapshot()).toMatchObject({ state: 'half_open', trialsInFlight: 3 });
@@ -440,7 +441,7 @@ describe('half_open under concurrency', () => {
   it('gives back the tickets and timers of pipelined calls at once when a malformed request ends their connection', async () => {
     fakeProxyTime();
     try {
-      const { port, breaker, clock, upstream, metrics } = await rig({ breaker: { halfOpenMaxCalls: 3 } });
+      const { port, breaker, clock, upstream, metrics, proxy } = await rig({ breaker: { halfOpenMaxCalls: 3 } });
       trip(breaker);
       clock.advance(10_000);
       upstream.hold();
@@ -453,9 +454,12 @@ describe('half_open under concurrency', () => {
       // the two answers queued behind the first never hear from Node that their connection closed
       await until(() => breaker.snapshot().trialsInFlight === 0, 'every trial slot to be given back');
       expect(metrics.callTotals().proxy).toMatchObject({ aborted: 3, success: 0, failure: 0 });
-      // none of their timers is left to hold the process up
-      expect(jest.getTimerCount()).toBe(0);
       await until(() => upstream.abandoned === 3, 'the three upstream calls to be aborted');
+      // none of their timers is left to hold the process up. Counted once the proxy is closed: its
+      // idle upstream connections have keep-alive timers of their own (undici's, unref'd), and closing
+      // the server cannot reach the answers queued behind the first, which never had the socket.
+      await proxy.close();
+      expect(jest.getTimerCount()).toBe(0);
     } finally {
       jest.useRealTimers();
     }
@@ -517,9 +521,9 @@ describe('refused requests', () => {
 
   it('cuts off a client that sends its headers too slowly', async () => {
     const { port, upstream } = await rig({ proxy: { headersTimeoutMs: 200, clientRequestTimeoutMs: 400, connectionsCheckingIntervalMs: 20 } });
-    const { text, ms } = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n', 3_000);
+    // cut by these limits, not the defaults (10 s for the headers): 3 s leaves room for a loaded machine
+    const { text } = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n', 3_000);
     expect(text).toMatch(/^HTTP\/1\.1 408 /);
-    expect(ms).toBeLessThan(1_000);
     expect(upstream.connections).toBe(0);
   });
 
@@ -696,26 +700,32 @@ describe('request time limits', () => {
 
 describe('upstream connections', () => {
   it('answers 503 at once, without an outcome or an upstream call, when every upstream connection is in use', async () => {
-    const { port, upstream, breaker, metrics } = await rig({ proxy: { maxSockets: 1, requestTimeoutMs: 100 } });
-    upstream.hold();
-    const first = call(port, { path: '/first' });
-    await waitFor(() => upstream.held === 1, 'the first call to hold the only connection');
+    // the proxy's clock stands still: no timer of it (REQUEST_TIMEOUT, the total time) can run out
+    fakeProxyTime();
+    try {
+      const { port, upstream, breaker, metrics } = await rig({ proxy: { maxSockets: 1, requestTimeoutMs: 100 } });
+      upstream.hold();
+      const first = call(port, { path: '/first' });
+      await until(() => upstream.held === 1, 'the first call to hold the only connection');
 
-    const second = await call(port, { path: '/second' });
-    expect(second.status).toBe(503);
-    expect(second.headers['retry-after']).toBe('1');
-    expect(JSON.parse(second.body)).toEqual({ error: 'proxy busy', reason: 'all 1 upstream connections in use' });
-    // answered at once: it did not wait for the held call, nor for its own REQUEST_TIMEOUT
-    expect(second.ms).toBeLessThan(100);
-    expect(upstream.requests).toBe(1);
-    expect(metrics.callTotals().proxy).toMatchObject({ busy: 1, failure: 0 });
-    expect(breaker.snapshot().consecutiveFailures).toBe(0);
+      const second = await call(port, { path: '/second' });
+      expect(second.status).toBe(503);
+      expect(second.headers['retry-after']).toBe('1');
+      expect(JSON.parse(second.body)).toEqual({ error: 'proxy busy', reason: 'all 1 upstream connections in use' });
+      // answered at once: while the held call still holds the connection, and before its own REQUEST_TIMEOUT could end
+      expect(upstream.held).toBe(1);
+      expect(upstream.requests).toBe(1);
+      expect(metrics.callTotals().proxy).toMatchObject({ busy: 1, failure: 0 });
+      expect(breaker.snapshot().consecutiveFailures).toBe(0);
 
-    upstream.release(echo);
-    expect((await first).status).toBe(200);
-    // the connection is free again, and kept alive
-    expect((await call(port, { path: '/third' })).status).toBe(200);
-    expect(upstream.connections).toBe(1);
+      upstream.release(echo);
+      expect((await first).status).toBe(200);
+      // the connection is free again, and kept alive
+      expect((await call(port, { path: '/third' })).status).toBe(200);
+      expect(upstream.connections).toBe(1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('gives back the trial slot of a half_open call it cannot send', async () => {
@@ -888,9 +898,8 @@ describe('lifecycle', () => {
     upstream.hold();
     const inFlight = call(port, { path: '/held' }).catch((error: NodeJS.ErrnoException) => error);
     await waitFor(() => upstream.held === 1, 'the held call');
-    const started = performance.now();
     await proxy.close();
-    expect(performance.now() - started).toBeLessThan(500);
+    // cut by close(), not answered 504 at its REQUEST_TIMEOUT (2 s): close() did not wait for it
     expect(await inFlight).toMatchObject({ code: 'ECONNRESET' });
     await waitFor(() => metrics.callTotals().proxy.aborted === 1, 'the call to end without an outcome');
     expect(breaker.snapshot()).toMatchObject({ consecutiveFailures: 0, trialsInFlight: 0 });
@@ -937,7 +946,9 @@ describe('lifecycle', () => {
     child.kill('SIGTERM');
     const { code, at } = await exited;
     expect(code).toBe(0);
-    expect(at - signalledAt).toBeLessThan(1_000);
+    // the 1 s is kept on the process's own clock: its stop line comes last only when the shutdown
+    // ended before its 900 ms deadline. From here, 3 s: room for two processes on a loaded machine
+    expect(at - signalledAt).toBeLessThan(3_000);
     expect(await midCall).toMatchObject({ code: 'ECONNRESET' });
     expect(stdout).not.toContain('proxy call failed');
     expect(stdout).toMatch(/monitor stopped \(SIGTERM\); final state: closed\n$/);

@@ -338,6 +338,16 @@ withDockerCompose('docker-compose config', () => {
     expect(() => config(['-q'], {}, ['--profile', 'observability'])).not.toThrow();
   });
 
+  it('the routes demo (docker-compose.routes.yml) adds reviews behind nginx and gives the monitor its routes file, hardened like the rest', () => {
+    const { services } = parse(config([], {}, ['-f', path.join(ROOT, 'docker-compose.routes.yml')])) as Compose;
+    expect(Object.keys(services).filter((name) => name !== 'prometheus').sort()).toEqual(['monitor', 'nginx', 'reviews', 'upstream']);
+    expect(services.reviews).toMatchObject({ read_only: true, cap_drop: ['ALL'], security_opt: ['no-new-privileges:true'], init: true });
+    expect(services.nginx?.environment).toMatchObject({ REVIEWS_ADDR: 'reviews:3000', UPSTREAM_ADDR: 'upstream:3000' });
+    expect(services.monitor?.environment).toMatchObject({ ROUTES_FILE: '/app/routes.yaml' });
+    const volumes = (services.monitor?.volumes ?? []) as (string | { source: string; target: string; read_only?: boolean })[];
+    expect(volumes.map(resolvedVolume)).toEqual([`${path.join(ROOT, 'monitor/routes/demo.yaml')}:/app/routes.yaml:ro`]);
+  });
+
   it('without the profile, Prometheus is not among the services `docker compose up` starts', () => {
     // docker-compose 1.29 lists every service and keeps `profiles`; compose v2 leaves profiled ones out
     const { services } = parse(config([])) as Compose;

@@ -63,8 +63,8 @@ describe('nginx/Dockerfile', () => {
 
   it(`is the official image on the stable line, ${NGINX_STABLE}, and nothing else`, () => {
     expect(dockerfile.getFROMs().map((from) => args(from))).toEqual([NGINX_STABLE]);
-    // the official entrypoint, user switch, signals and command stay as they are
-    expect(instructions.map((instruction) => instruction.getKeyword()).sort()).toEqual(['COPY', 'FROM', 'RUN']);
+    // the official entrypoint, user switch, signals and command stay as they are (ENV: the template's REVIEWS_ADDR default)
+    expect(instructions.map((instruction) => instruction.getKeyword()).sort()).toEqual(['COPY', 'ENV', 'FROM', 'RUN']);
   });
 
   it('bakes in the template where the official entrypoint renders it, and makes it readable whatever the checkout\'s mode', () => {

@@ -23,6 +23,8 @@ const COMPOSE_VARS: NginxTemplateVars = {
   UPSTREAM_ADDR: 'upstream:3000',
   NGINX_RESOLVER: '127.0.0.11',
   NGINX_PROXY_TIMEOUT: '5s',
+  // nginx/Dockerfile's ENV
+  REVIEWS_ADDR: 'upstream:3000',
 };
 
 /**

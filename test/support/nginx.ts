@@ -29,6 +29,8 @@ export interface NginxTemplateVars {
   readonly NGINX_RESOLVER: string;
   /** proxy read/send timeout, nginx time syntax (compose: `5s`). */
   readonly NGINX_PROXY_TIMEOUT: string;
+  /** the backend of /api/reviews/ (nginx/Dockerfile's default: `upstream:3000`; the routes demo: `reviews:3000`). */
+  readonly REVIEWS_ADDR: string;
 }
 
 const NAME = '[A-Za-z_][A-Za-z0-9_]*';
@@ -78,6 +80,8 @@ export interface LocalNginxOptions {
   readonly resolver?: string;
   /** Defaults to `5s`, the compose value; tests of the 504 path pass something short. */
   readonly proxyTimeout?: string;
+  /** The backend of /api/reviews/, `host:port`; defaults to `upstream` (as nginx/Dockerfile's ENV does). */
+  readonly reviews?: string;
   /** Defaults to findNginx(). */
   readonly binary?: string;
   /**
@@ -153,6 +157,7 @@ export async function createLocalNginx(options: LocalNginxOptions): Promise<Loca
       UPSTREAM_ADDR: options.upstream,
       NGINX_RESOLVER: options.resolver ?? '127.0.0.1',
       NGINX_PROXY_TIMEOUT: options.proxyTimeout ?? '5s',
+      REVIEWS_ADDR: options.reviews ?? options.upstream,
     };
     writeFileSync(paths.siteConfPath, options.site ? options.site(vars.NGINX_LISTEN) : envsubst(template, { ...vars }));
   };

@@ -73,6 +73,21 @@ function openRequest(port: number): Promise<{ settled: Promise<string> }> {
   });
 }
 
+/**
+ * The contract is exit 0 within 1 s of SIGTERM, and the process keeps it on its own clock: it
+ * exits at 900 ms whatever holds it, and says "upstream stopped" only when it closed before that;
+ * its own lines' times say how long closing took. Measured from here, kill() to 'exit' also holds
+ * the scheduling of two processes, which on a loaded machine (load 15 on 2 cores) can take most
+ * of that second: 3 s, which still fails a process that waited for a hanging request.
+ */
+const EXIT_WITHIN_MS = 3_000;
+
+/** Ms from the "<signal> received" line to the "upstream stopped" line, by the process's own timestamps. */
+function reportedShutdownMs(output: string): number {
+  const at = (pattern: RegExp): number => Date.parse(pattern.exec(output)?.[1] ?? '');
+  return at(/^(\S+) upstream stopped$/m) - at(/^(\S+) SIG\w+ received, shutting down$/m);
+}
+
 async function exitAfter(started: Started, signal: NodeJS.Signals): Promise<{ code: number | null; ms: number }> {
   const exited = once(started.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   const t0 = performance.now();
@@ -94,18 +109,21 @@ describe('upstream process', () => {
     const { settled } = await openRequest(started.port);
     const { code, ms } = await exitAfter(started, 'SIGTERM');
     expect(code).toBe(0);
-    expect(ms).toBeLessThan(1000);
+    expect(ms).toBeLessThan(EXIT_WITHIN_MS);
     expect(await settled).toBe('ECONNRESET');
     expect(started.output()).toMatch(/SIGTERM received, shutting down\n/);
     expect(started.output()).toMatch(/ GET \/ hang \d+ms\n/);
     expect(started.output()).toMatch(/ upstream stopped\n/);
+    expect(reportedShutdownMs(started.output())).toBeLessThan(1_000);
   });
 
   it('exits 0 on SIGINT too', async () => {
     const started = await startUpstream({ PORT: '0', HOST: '127.0.0.1' });
     const { code, ms } = await exitAfter(started, 'SIGINT');
     expect(code).toBe(0);
-    expect(ms).toBeLessThan(1000);
+    expect(ms).toBeLessThan(EXIT_WITHIN_MS);
+    expect(started.output()).toMatch(/ upstream stopped\n/);
+    expect(reportedShutdownMs(started.output())).toBeLessThan(1_000);
   });
 
   it('exits 78 naming PORT when it is not a port', async () => {

@@ -236,14 +236,16 @@ describe('upstream server', () => {
   });
 
   describe('close', () => {
+    // A grace longer than the test (jest gives it 5 s): close() can end only by cutting the
+    // connections itself, at once, not when the grace or the answer's 60 s runs out.
+    const LONGER_THAN_THE_TEST_MS = 60_000;
+
     it('cuts a slow request at once', async () => {
       await setFault('/fault/slow?ms=60000');
       const slow = request(port, '/');
       await new Promise((resolve) => setImmediate(resolve));
       await expect(request(port, '/health')).resolves.toMatchObject({ status: 200 });
-      const started = performance.now();
-      await upstream.close();
-      expect(performance.now() - started).toBeLessThan(200);
+      await upstream.close(LONGER_THAN_THE_TEST_MS);
       await expect(slow).rejects.toMatchObject({ code: 'ECONNRESET' });
     });
 
@@ -251,9 +253,7 @@ describe('upstream server', () => {
       const agent = new Agent({ keepAlive: true });
       try {
         await request(port, '/health', { agent });
-        const started = performance.now();
-        await upstream.close();
-        expect(performance.now() - started).toBeLessThan(200);
+        await upstream.close(LONGER_THAN_THE_TEST_MS);
       } finally {
         agent.destroy();
       }
@@ -264,9 +264,7 @@ describe('upstream server', () => {
       const hung = request(port, '/');
       await new Promise((resolve) => setImmediate(resolve));
       await expect(request(port, '/health')).resolves.toMatchObject({ status: 200 });
-      const started = performance.now();
-      await upstream.close();
-      expect(performance.now() - started).toBeLessThan(200);
+      await upstream.close(LONGER_THAN_THE_TEST_MS);
       await expect(hung).rejects.toMatchObject({ code: 'ECONNRESET' });
       expect(logs).toContainEqual(expect.stringMatching(/ GET \/ hang \d+ms$/));
     });

@@ -30,7 +30,20 @@ export interface LoopView {
   readonly lastProbe: LastProbe | undefined;
 }
 
+/** A route as the admin shows it (SPEC "Routes": /status has one entry per route). */
+export interface AdminRoute {
+  readonly name: string;
+  readonly prefix: string;
+  readonly upstream: string;
+  readonly breaker: CircuitBreaker;
+  readonly loop: LoopView;
+  readonly lastOutcome: LastOutcome;
+  /** PROBE_INTERVAL + REQUEST_TIMEOUT of this route, ms: how long its loop may be quiet */
+  readonly quietLimitMs: number;
+}
+
 export interface AdminOptions {
+  /** the first route's (the only one without a routes file): the top-level fields of /status, the event stream, control */
   readonly breaker: CircuitBreaker;
   readonly loop: LoopView;
   /** the last counted result of a probe or a proxied call */
@@ -46,6 +59,8 @@ export interface AdminOptions {
   readonly healthMarginMs?: number;
   /** the event stream's limits and timers (events.ts has the defaults) */
   readonly events?: Partial<EventsSettings>;
+  /** every route, the first being the one above; default: that one, named `default` */
+  readonly routes?: readonly AdminRoute[];
   /** the wrong-token slow-down's limits (token-slowdown.ts has the defaults) */
   readonly tokenSlowdown?: Partial<SlowdownSettings>;
   /** the machine's host name, one of the Host names answered; os.hostname() by default */
@@ -71,7 +86,25 @@ interface CallView {
   readonly latencyMs: number;
 }
 
+/** One route's entry in /status. */
+export interface RouteStatus {
+  readonly name: string;
+  readonly prefix: string;
+  readonly upstream: string;
+  readonly state: State;
+  readonly since: string;
+  readonly trialInSeconds: number | null;
+  readonly counters: Status['counters'];
+  readonly calls: CallTotals;
+  readonly lastOutcome: Status['lastOutcome'];
+  readonly lastProbe: Status['lastProbe'];
+}
+
 export interface Status extends PolicyStatus {
+  /** the overall picture: the worst state of any route, and the routes not closed */
+  readonly overall: { readonly state: State; readonly routesNotClosed: readonly string[] };
+  /** one entry per route, in the configuration's order */
+  readonly routes: readonly RouteStatus[];
   readonly state: State;
   /** when the current state began, ISO-8601 wall time */
   readonly since: string;
@@ -102,7 +135,8 @@ const seconds = (ms: number): number => Math.round(ms) / 1000;
 
 class AdminApi {
   private readonly wallClock: () => number;
-  private readonly staleAfterMs: number;
+  private readonly healthMarginMs: number;
+  private readonly routes: readonly AdminRoute[];
   readonly events: EventStream;
   readonly control: Control;
   private readonly dashboard: Dashboard;
@@ -129,9 +163,18 @@ class AdminApi {
     });
     this.hosts = new HostCheck({ allowed: options.config.adminAllowedHosts, hostname: options.hostname ?? os.hostname(), logger: options.logger, clock: options.clock });
     this.dashboard = new Dashboard();
-    // the longest quiet stretch of a live loop: a probe runs up to REQUEST_TIMEOUT, then the next
-    // tick comes at most PROBE_INTERVAL after the last one began
-    this.staleAfterMs = options.config.probeIntervalMs + options.config.requestTimeoutMs + (options.healthMarginMs ?? 1_000);
+    this.healthMarginMs = options.healthMarginMs ?? 1_000;
+    this.routes = options.routes ?? [
+      {
+        name: 'default',
+        prefix: '/',
+        upstream: options.config.upstream,
+        breaker: options.breaker,
+        loop: options.loop,
+        lastOutcome: options.lastOutcome,
+        quietLimitMs: options.config.probeIntervalMs + options.config.requestTimeoutMs,
+      },
+    ];
   }
 
   handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -175,15 +218,24 @@ class AdminApi {
     }
   }
 
-  /** Alive: the loop runs and has ticked or finished a probe recently. */
+  /** Alive: every route's loop runs and has ticked or finished a probe recently. */
   private health(): Health {
-    const { loop, clock } = this.options;
-    if (!loop.isRunning) return { healthy: false, reason: 'probe loop stopped' };
-    const quietMs = clock.now() - loop.lastActivity;
-    if (quietMs > this.staleAfterMs) {
-      return { healthy: false, reason: `probe loop stuck: no activity for ${seconds(quietMs)} s (limit ${seconds(this.staleAfterMs)} s)` };
+    const { clock } = this.options;
+    const named = this.routes.length > 1;
+    let quietest = 0;
+    for (const { name, loop, quietLimitMs } of this.routes) {
+      const which = named ? ` (route ${name})` : '';
+      if (!loop.isRunning) return { healthy: false, reason: `probe loop stopped${which}` };
+      // the longest quiet stretch of a live loop: a probe runs up to REQUEST_TIMEOUT, then the next
+      // tick comes at most PROBE_INTERVAL after the last one began
+      const staleAfterMs = quietLimitMs + this.healthMarginMs;
+      const quietMs = clock.now() - loop.lastActivity;
+      if (quietMs > staleAfterMs) {
+        return { healthy: false, reason: `probe loop stuck${which}: no activity for ${seconds(quietMs)} s (limit ${seconds(staleAfterMs)} s)` };
+      }
+      quietest = Math.max(quietest, quietMs);
     }
-    return { healthy: true, secondsSinceActivity: seconds(quietMs) };
+    return { healthy: true, secondsSinceActivity: seconds(quietest) };
   }
 
   status(): Status {
@@ -192,7 +244,11 @@ class AdminApi {
     const now = clock.now();
     const last = loop.lastProbe;
     const outcome = lastOutcome.value;
+    const routes = this.routes.map((route) => this.routeStatus(route, now));
+    const notClosed = routes.filter((route) => route.state !== 'closed');
     return {
+      overall: { state: worstState(routes.map((route) => route.state)), routesNotClosed: notClosed.map((route) => route.name) },
+      routes,
       state: snapshot.state,
       // the breaker keeps monotonic time; the date is now minus the time spent in the state
       since: new Date(this.wallClock() - (now - snapshot.since)).toISOString(),
@@ -205,31 +261,66 @@ class AdminApi {
       },
       ...policyStatus(snapshot),
       calls: metrics.callTotals(),
-      lastOutcome:
-        outcome === undefined
-          ? null
-          : {
-              source: outcome.source,
-              at: new Date(outcome.at).toISOString(),
-              ok: outcome.ok,
-              status: outcome.status ?? null,
-              reason: outcome.reason ?? null,
-              latencyMs: outcome.latencyMs,
-            },
-      lastProbe:
-        last === undefined
-          ? null
-          : {
-              at: last.at,
-              ok: last.result.kind === 'success',
-              status: last.result.status ?? null,
-              reason: last.result.kind === 'failure' ? last.result.reason : null,
-              latencyMs: last.result.latencyMs,
-            },
+      lastOutcome: outcomeView(outcome),
+      lastProbe: probeView(last),
       loop: { running: loop.isRunning, secondsSinceActivity: seconds(now - loop.lastActivity) },
       config: describeConfig(config),
     };
   }
+
+  private routeStatus(route: AdminRoute, now: number): RouteStatus {
+    const snapshot = route.breaker.snapshot();
+    const outcome = route.lastOutcome.value;
+    const last = route.loop.lastProbe;
+    return {
+      name: route.name,
+      prefix: route.prefix,
+      upstream: route.upstream,
+      state: snapshot.state,
+      since: new Date(this.wallClock() - (now - snapshot.since)).toISOString(),
+      trialInSeconds: snapshot.state === 'open' ? seconds(snapshot.msUntilTrial) : null,
+      counters: {
+        consecutiveFailures: snapshot.consecutiveFailures,
+        consecutiveSuccesses: snapshot.consecutiveSuccesses,
+        trialsInFlight: snapshot.trialsInFlight,
+      },
+      calls: this.routes.length > 1 ? this.options.metrics.callTotals(route.name) : this.options.metrics.callTotals(),
+      lastOutcome: outcomeView(outcome),
+      lastProbe: probeView(last),
+    };
+  }
+}
+
+/** Worst first: a route held open by hand, then open, then trying, then closed. */
+const SEVERITY: Readonly<Record<State, number>> = { isolated: 3, open: 2, half_open: 1, closed: 0 };
+
+function worstState(states: readonly State[]): State {
+  return states.reduce((worst, state) => (SEVERITY[state] > SEVERITY[worst] ? state : worst), 'closed' as State);
+}
+
+function outcomeView(outcome: LastOutcome['value']): Status['lastOutcome'] {
+  return outcome === undefined
+    ? null
+    : {
+        source: outcome.source,
+        at: new Date(outcome.at).toISOString(),
+        ok: outcome.ok,
+        status: outcome.status ?? null,
+        reason: outcome.reason ?? null,
+        latencyMs: outcome.latencyMs,
+      };
+}
+
+function probeView(last: LoopView['lastProbe']): Status['lastProbe'] {
+  return last === undefined
+    ? null
+    : {
+        at: last.at,
+        ok: last.result.kind === 'success',
+        status: last.result.status ?? null,
+        reason: last.result.kind === 'failure' ? last.result.reason : null,
+        latencyMs: last.result.latencyMs,
+      };
 }
 
 function hostCount(raw: readonly string[]): number {

@@ -19,8 +19,10 @@ export interface Alert {
   readonly message: string;
   /** wall-clock time of the transition, ISO-8601 */
   readonly at: string;
-  /** the upstream the monitor guards (HTTP_CLIENT) */
+  /** the upstream of the route that changed (HTTP_CLIENT without a routes file) */
   readonly upstream: string;
+  /** the route that changed (`default` without a routes file) */
+  readonly route: string;
   /** the monitor's host name (the container id under compose) */
   readonly host: string;
   /** when `to` is open: seconds until the trial, else null */
@@ -29,6 +31,7 @@ export interface Alert {
 
 export interface AlertContext {
   readonly upstream: string;
+  readonly route: string;
   readonly host: string;
   /** wall-clock ms of the transition (the breaker's own clock is monotonic) */
   readonly wallTimeMs: number;
@@ -46,6 +49,7 @@ export function alertOf(transition: Transition, context: AlertContext): Alert {
     message: transitionMessage(transition),
     at: new Date(context.wallTimeMs).toISOString(),
     upstream: context.upstream,
+    route: context.route,
     host: context.host,
     retryInSeconds: transition.openForMs === undefined ? null : transition.openForMs / 1000,
   };
@@ -62,5 +66,5 @@ const MARK: Record<State, string> = {
 /** The request body for the alert, in the configured format. */
 export function alertBody(alert: Alert, format: AlertFormat): string {
   if (format === 'json') return JSON.stringify(alert);
-  return JSON.stringify({ text: `${MARK[alert.to]} ${alert.message}: upstream ${alert.upstream}, monitor ${alert.host}, at ${alert.at}` });
+  return JSON.stringify({ text: `${MARK[alert.to]} ${alert.route === 'default' ? '' : `route ${alert.route}: `}${alert.message}: upstream ${alert.upstream}, monitor ${alert.host}, at ${alert.at}` });
 }

@@ -95,16 +95,23 @@ export class AlertWebhook {
     this.logger = deps.logger;
   }
 
-  /** The breaker's transition listener: queues the alert and returns at once. Never throws. */
-  readonly transition = (transition: Transition): void => {
+  /** The breaker's transition listener (the one route, `default`): queues the alert and returns at once. Never throws. */
+  readonly transition = (transition: Transition): void => this.alert(transition, 'default', this.deps.upstream);
+
+  /** The transition listener of one route's breaker (SPEC "Routes": the alert says which). */
+  forRoute(route: string, upstream: string): (transition: Transition) => void {
+    return (transition) => this.alert(transition, route, upstream);
+  }
+
+  private alert(transition: Transition, route: string, upstream: string): void {
     try {
-      const alert = alertOf(transition, { upstream: this.deps.upstream, host: this.host, wallTimeMs: this.wallClock(), id: this.newId() });
+      const alert = alertOf(transition, { upstream, route, host: this.host, wallTimeMs: this.wallClock(), id: this.newId() });
       this.enqueue({ alert, body: alertBody(alert, this.config.format) });
     } catch (error) {
       // a bug of ours must not break the breaker's caller (a probe, a proxied request)
       this.logger.error(`alert not queued: ${String(error)}`, { event: 'alert' });
     }
-  };
+  }
 
   /** sent, failed and dropped so far */
   get totals(): Readonly<WebhookCounts> {

@@ -52,15 +52,18 @@ export function withoutNominated(headers: string[], connection: string | undefin
   return kept;
 }
 
-/** The upstream's answer headers, end-to-end ones only. */
-export function responseHeaders(raw: readonly string[]): string[] {
+/** The upstream's answer headers (undici's raw [name, value, ...] bytes), end-to-end ones only, as strings. */
+export function responseHeaders(raw: readonly Buffer[]): string[] {
   const kept: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
+    // latin1, as Node's own parser reads header bytes
+    const name = raw[i]!.toString('latin1');
     const lower = name.toLowerCase();
-    if (lower === 'connection') connection = connection === undefined ? raw[i + 1]! : `${connection},${raw[i + 1]!}`;
-    else if (!HOP_BY_HOP.has(lower) && !lower.startsWith('proxy-')) kept.push(name, raw[i + 1]!);
+    if (lower === 'connection') {
+      const value = raw[i + 1]!.toString('latin1');
+      connection = connection === undefined ? value : `${connection},${value}`;
+    } else if (!HOP_BY_HOP.has(lower) && !lower.startsWith('proxy-')) kept.push(name, raw[i + 1]!.toString('latin1'));
   }
   return withoutNominated(kept, connection);
 }

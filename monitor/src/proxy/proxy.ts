@@ -3,17 +3,21 @@
  * upstream through the breaker the probes use, and answers 503 at once, without touching the
  * network, while the circuit rejects calls.
  *
- * It streams with node:http and keeps the hot path lean: a call's state lives on subclasses of the
- * request and response objects, listeners are module-level functions that reach that state through
+ * The client side is node:http's server; the upstream side is undici's Pool (the Node project's own
+ * HTTP/1.1 client, the one under `fetch`), driven through its lowest layer, `dispatch` with a
+ * handler: no stream objects per answer, and the answer's bytes go straight to the client's
+ * response. The hot path stays lean: a call's state lives on subclasses of the request and response
+ * objects and on its handler, listeners are module-level functions that reach that state through
  * `this` (no closures per request), and the small JSON answers are prebuilt.
  */
 import http from 'node:http';
-import https from 'node:https';
 import type { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
 import type { CircuitBreaker, Ticket } from '@circuit-breaker-demo/breaker';
 import { CLIENT_LIMITS } from '../client-limits';
 import type { LastOutcome } from '../last-outcome';
-import type { Logger } from '../logger';
+import { routeLogger, type Logger } from '../logger';
 import type { CallObserver } from '../metrics';
 import { classifyStatus, networkReason } from '../probe/probe';
 import { asksToWait, parseRetryAfter } from '../retry-after';
@@ -22,9 +26,9 @@ import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejec
 import { REQUEST_HEADER_ROLES, responseHeaders, withoutNominated } from './headers';
 import { fallbackHeaders, type CacheRequest, type CachedAnswer, type Recorder, type StaleCache } from './stale-cache';
 
-export interface ProxyOptions {
+/** One route of the proxy: its breaker, its upstream and the settings of its calls. */
+export interface ProxyRoute {
   readonly breaker: CircuitBreaker;
-  readonly logger: Logger;
   /** call results go here (the metrics); none by default */
   readonly observer?: CallObserver;
   /** given every call result the breaker counts (for /status); none by default */
@@ -40,6 +44,23 @@ export interface ProxyOptions {
   readonly requestTimeoutMs: number;
   /** ACCEPT_CLIENT_ERRORS: 4xx answers count as successes */
   readonly acceptClientErrors: boolean;
+  /**
+   * PROXY_FALLBACK=stale: the cache of last good answers. While the circuit rejects, or when the
+   * upstream fails (502/504), a GET or HEAD that has an entry gets it instead of the error. None by default.
+   */
+  readonly fallbackCache?: StaleCache;
+}
+
+/** A route of a proxy with several (SPEC "Routes"): the longest matching prefix picks it. */
+export interface NamedProxyRoute extends ProxyRoute {
+  readonly name: string;
+  /** starts with /; matched as plain text against the request target, longest first */
+  readonly prefix: string;
+}
+
+/** What every route of the proxy shares: the client side's limits, and each route's connection bound. */
+export interface ProxyLimits {
+  readonly logger: Logger;
   /**
    * Largest request body forwarded, in bytes. A larger Content-Length gets 413 before any call
    * starts; a chunked body that grows past it gets 413, its upstream call cut, and no outcome.
@@ -63,17 +84,16 @@ export interface ProxyOptions {
   /** how often Node enforces the two client timeouts above, in ms */
   readonly connectionsCheckingIntervalMs?: number;
   /**
-   * Connections to the upstream, at most. A call that finds them all in use is answered 503 at once
-   * (Retry-After: 1), without touching the upstream and without an outcome: calls never queue for a
-   * connection, so a busy proxy cannot pass its own wait off as an upstream timeout.
+   * Connections to the upstream, at most (one exchange at a time on each: no pipelining). A call
+   * that finds them all in use is answered 503 at once (Retry-After: 1), without touching the
+   * upstream and without an outcome: calls never queue for a connection, so a busy proxy cannot
+   * pass its own wait off as an upstream timeout.
    */
   readonly maxSockets?: number;
-  /**
-   * PROXY_FALLBACK=stale: the cache of last good answers. While the circuit rejects, or when the
-   * upstream fails (502/504), a GET or HEAD that has an entry gets it instead of the error. None by default.
-   */
-  readonly fallbackCache?: StaleCache;
 }
+
+/** One route (every path), or several routes by prefix. */
+export type ProxyOptions = ProxyLimits & (ProxyRoute | { readonly routes: readonly NamedProxyRoute[] });
 
 export const PROXY_DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
@@ -114,7 +134,7 @@ type Deadline = 'total' | 'upstream';
 class ProxyResponse extends http.ServerResponse<ProxyRequest> {
   proxy: GuardedProxy | undefined = undefined;
   ticket: Ticket | undefined = undefined;
-  upstream: UpstreamRequest | undefined = undefined;
+  upstream: UpstreamCall | undefined = undefined;
   timer: NodeJS.Timeout | undefined = undefined;
   deadline: Deadline = 'total';
   phase: Phase = 'waiting';
@@ -124,19 +144,113 @@ class ProxyResponse extends http.ServerResponse<ProxyRequest> {
   sentAt = -1;
   forwardPath = '';
   forwardHeaders: string[] = [];
+  /** the body as undici reads it: a pipe from the request, which undici must not destroy (it would take the client's socket) */
+  forwardBody: PassThrough | null = null;
   retried = false;
+  /** a 'drain' listener is on (the client fell behind once) */
+  waitsForDrain = false;
   /** PROXY_FALLBACK=stale: the answer's body being kept, when it may be stored */
   recorder: Recorder | undefined = undefined;
 }
 
-/** The request to the upstream, pointing back at the client's response. */
-class UpstreamRequest extends http.ClientRequest {
+/**
+ * One exchange with the upstream: undici's handler for it, pointing back at the client's response.
+ * undici calls onConnect once the request has a connection, then onHeaders, onData... and exactly
+ * one of onComplete and onError; after either, the exchange is over and its connection free (or
+ * closed). A retry is a new exchange: events of an earlier one no longer matter.
+ */
+class UpstreamCall implements Dispatcher.DispatchHandler {
+  /** undici's abort for this exchange, once it has a connection */
+  private abortExchange: ((error?: Error) => void) | undefined = undefined;
+  /** resumes reading the answer after onData returned false (the client was not keeping up) */
+  resumeAnswer: (() => void) | undefined = undefined;
+  cancelled = false;
+  done = false;
+
   constructor(
-    options: http.RequestOptions,
+    readonly proxy: GuardedProxy,
     readonly downstream: ProxyResponse,
-  ) {
-    super(options);
+  ) {}
+
+  /** Ends the exchange from our side: before it has a connection, as soon as it gets one. The socket is destroyed. */
+  cancel(): void {
+    if (this.cancelled || this.done) return;
+    this.cancelled = true;
+    this.abortExchange?.(CANCELLED);
   }
+
+  onConnect(abort: (error?: Error) => void): void {
+    if (this.cancelled) abort(CANCELLED);
+    else this.abortExchange = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    const res = this.downstream;
+    if (res.phase !== 'waiting' || this !== res.upstream) {
+      this.cancel();
+      return false;
+    }
+    this.resumeAnswer = resume;
+    return this.proxy.answered(res, statusCode, statusText, rawHeaders);
+  }
+
+  onData(chunk: Buffer): boolean {
+    const res = this.downstream;
+    if (this !== res.upstream || res.destroyed) return true;
+    res.recorder?.write(chunk);
+    if (res.write(chunk)) return true;
+    // the client is not keeping up: undici stops reading until its response has room again (the
+    // listener goes on only then: most answers never need it)
+    if (!res.waitsForDrain) {
+      res.waitsForDrain = true;
+      res.on('drain', onDownstreamDrain);
+    }
+    return false;
+  }
+
+  onComplete(): void {
+    this.done = true;
+    this.proxy.exchangeEnded();
+    const res = this.downstream;
+    if (this !== res.upstream) return;
+    if (res.phase === 'streaming') res.proxy!.bodyComplete(res, res.statusCode);
+    if (!res.destroyed) res.end();
+  }
+
+  onError(error: Error): void {
+    const wasCancelled = this.cancelled;
+    this.done = true;
+    this.proxy.exchangeEnded();
+    if (wasCancelled) return;
+    const res = this.downstream;
+    if (this !== res.upstream) return;
+    this.proxy.upstreamFailed(res, error);
+  }
+
+  onBodySent(): void {}
+}
+
+/** The reason our own cancellations carry (never reported: a cancelled exchange has no outcome). */
+const CANCELLED = new Error('cancelled by the proxy');
+
+/**
+ * undici's words for a connection the upstream closed or reset, in the words Node's own client and
+ * the probe use (`ECONNRESET`), so the logs read the same for every path.
+ */
+function upstreamReason(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'UND_ERR_SOCKET') return 'ECONNRESET';
+  return networkReason(error);
+}
+
+/**
+ * The connection an exchange failed on had carried an earlier answer: it was kept alive, and the
+ * upstream closed it just as the request went out. undici's socket errors say how many bytes the
+ * connection had read; a new exchange's answer had not begun, so any byte read was an earlier one's.
+ */
+function onReusedConnection(error: Error): boolean {
+  const socket = (error as Error & { socket?: { bytesRead?: number } }).socket;
+  return (error as NodeJS.ErrnoException).code === 'UND_ERR_SOCKET' && (socket?.bytesRead ?? 0) > 0;
 }
 
 /**
@@ -150,7 +264,7 @@ interface PipelinedSocket extends Socket {
 /** Retry-After values up to this many seconds get a cached 503; longer windows build theirs. */
 const CACHED_RETRY_SECONDS = 3_600;
 
-/** The proxy: the upstream's address, the agent, the limits and the prebuilt answers. */
+/** The proxy: the upstream's address, the connection pool, the limits and the prebuilt answers. */
 class GuardedProxy {
   readonly breaker: CircuitBreaker;
   readonly logger: Logger;
@@ -162,59 +276,58 @@ class GuardedProxy {
   readonly maxBodyBytes: number;
   readonly tooLarge: Canned;
   readonly totalTimeUp: Canned;
-  readonly agent: http.Agent;
+  readonly pool: Pool;
   closing = false;
   readonly fallbackCache: StaleCache | undefined;
   private readonly acceptClientErrors: boolean;
-  private readonly protocol: string;
-  private readonly hostname: string;
-  private readonly port: number;
   private readonly host: string;
   private readonly basePath: string;
   private readonly maxSockets: number;
+  /** exchanges with the upstream not yet over (each holds a connection, or is getting one) */
+  private exchanges = 0;
   private readonly busy: Canned;
   private readonly openAnswers: Canned[] = [];
   private readonly halfOpenAnswer = rejection('half_open', 1);
   private readonly isolatedAnswer = isolatedRejection();
 
-  constructor(options: ProxyOptions) {
-    this.breaker = options.breaker;
-    this.logger = options.logger;
-    this.observer = options.observer;
-    this.lastOutcome = options.lastOutcome;
-    this.fallbackCache = options.fallbackCache;
-    this.requestTimeoutMs = options.requestTimeoutMs;
+  constructor(route: ProxyRoute, options: ProxyLimits, logger: Logger) {
+    this.breaker = route.breaker;
+    this.logger = logger;
+    this.observer = route.observer;
+    this.lastOutcome = route.lastOutcome;
+    this.fallbackCache = route.fallbackCache;
+    this.requestTimeoutMs = route.requestTimeoutMs;
     // the probe's words, so a proxy timeout reads the same in the logs
-    this.timeoutReason = `timeout after ${options.requestTimeoutMs} ms`;
+    this.timeoutReason = `timeout after ${route.requestTimeoutMs} ms`;
     this.totalTimeoutMs =
       options.totalTimeoutMs ??
-      Math.max(PROXY_DEFAULTS.totalTimeoutMs, (options.clientRequestTimeoutMs ?? PROXY_DEFAULTS.clientRequestTimeoutMs) + options.requestTimeoutMs);
+      Math.max(PROXY_DEFAULTS.totalTimeoutMs, (options.clientRequestTimeoutMs ?? PROXY_DEFAULTS.clientRequestTimeoutMs) + route.requestTimeoutMs);
     this.maxBodyBytes = options.maxBodyBytes ?? PROXY_DEFAULTS.maxBodyBytes;
     this.tooLarge = canned(413, { error: `request body larger than ${this.maxBodyBytes} bytes` }, ['Connection', 'close']);
     this.totalTimeUp = canned(504, { error: 'gateway timeout', reason: `total time limit of ${this.totalTimeoutMs} ms reached` });
     this.maxSockets = options.maxSockets ?? PROXY_DEFAULTS.maxSockets;
     this.busy = canned(503, { error: 'proxy busy', reason: `all ${this.maxSockets} upstream connections in use` }, ['Retry-After', '1']);
-    this.acceptClientErrors = options.acceptClientErrors;
-    const url = new URL(options.upstream);
-    this.protocol = url.protocol;
-    this.hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+    this.acceptClientErrors = route.acceptClientErrors;
+    const url = new URL(route.upstream);
     this.host = url.host;
     this.basePath = url.pathname.replace(/\/+$/, '');
-    // An idle socket is dropped before Node's default 5 s server keep-alive would close it under a
-    // request (the agent also honours a shorter `Keep-Alive: timeout` hint from the upstream).
-    const agentOptions = { keepAlive: true, maxSockets: this.maxSockets, timeout: 4_000, scheduling: 'lifo' as const };
-    this.agent = url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.pool = new Pool(url.origin, {
+      connections: this.maxSockets,
+      pipelining: 1,
+      // An idle connection is dropped before Node's default 5 s server keep-alive would close it
+      // under a request; a `Keep-Alive: timeout` hint from the upstream is honoured, less 1 s.
+      keepAliveTimeout: 4_000,
+      keepAliveTimeoutThreshold: 1_000,
+      // the proxy's own timers bound every exchange (REQUEST_TIMEOUT, the total time): none of undici's
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      // a connection that is not up within REQUEST_TIMEOUT is a timeout like any other
+      connect: { timeout: this.requestTimeoutMs },
+    });
   }
 
-  /** The request listener. */
-  handle(req: ProxyRequest, res: ProxyResponse): void {
-    const target = req.url ?? '';
-    // origin-form only: absolute-form (`GET http://x/`) and asterisk-form (`OPTIONS *`) are refused
-    if (target.charCodeAt(0) !== 47 /* '/' */) {
-      send(res, NOT_ORIGIN_FORM);
-      return;
-    }
+  /** The request listener for this route's requests (origin-form: the router checked). */
+  handle(req: ProxyRequest, res: ProxyResponse, target: string): void {
     const headers = this.requestHeaders(req);
     if (headers === undefined) {
       send(res, TWO_HOSTS);
@@ -236,7 +349,7 @@ class GuardedProxy {
       send(res, admission.state === 'open' ? this.openAnswer(admission.retryAfterMs) : admission.state === 'half_open' ? this.halfOpenAnswer : this.isolatedAnswer);
       return;
     }
-    if (this.saturated()) {
+    if (this.exchanges >= this.maxSockets) {
       this.breaker.release(admission.ticket);
       this.observer?.callEnded('proxy', 'busy');
       send(res, this.busy);
@@ -250,33 +363,26 @@ class GuardedProxy {
     req.exchange = res;
     res.on('close', onDownstreamClose);
     if (res.socket === null) queueOn(req.socket as PipelinedSocket, res);
-    const upstream = this.dispatch(res);
-    if (upstream === undefined) return;
-    if (req.chunked || req.announcedBytes > 0) {
+    const withBody = req.chunked || req.announcedBytes > 0;
+    if (withBody) res.forwardBody = new PassThrough();
+    this.dispatch(res);
+    // undici may refuse the request at once (a header Node's server let through): already answered
+    if (res.phase === 'ended') return;
+    if (withBody) {
       // the body streams through as the client sends it; REQUEST_TIMEOUT starts once it is all forwarded
       res.timer = setTimeout(onDeadline, this.totalTimeoutMs, res);
       req.on('end', onBodyForwarded);
       // no length up front: counted as it streams
       if (req.chunked) req.on('data', onBodyData);
-      req.pipe(upstream);
+      req.pipe(res.forwardBody!);
     } else {
-      upstream.end();
       this.forwarded(res, res.startedAt);
     }
   }
 
-  /**
-   * Every upstream connection is in use: the agent would queue the call, and that wait (for the
-   * proxy, not the upstream) would run down its REQUEST_TIMEOUT. Read from the agent itself, which
-   * queues exactly when no socket is free and maxSockets are busy.
-   */
-  private saturated(): boolean {
-    const { sockets, freeSockets } = this.agent;
-    let inUse = 0;
-    for (const name in sockets) inUse += sockets[name]!.length;
-    if (inUse < this.maxSockets) return false;
-    for (const name in freeSockets) if (freeSockets[name]!.length > 0) return false;
-    return true;
+  /** An exchange is over (answered to its last byte, failed, or cut): its connection is free. */
+  exchangeEnded(): void {
+    this.exchanges -= 1;
   }
 
   /** The whole request is with the upstream (`now`): REQUEST_TIMEOUT starts, within the total time. */
@@ -292,33 +398,46 @@ class GuardedProxy {
     }
   }
 
-  /** Sends (or sends again) the call's request to the upstream; undefined when Node cannot build it. */
-  dispatch(res: ProxyResponse): UpstreamRequest | undefined {
-    let upstream: UpstreamRequest;
-    try {
-      upstream = new UpstreamRequest(
-        {
-          agent: this.agent,
-          protocol: this.protocol,
-          hostname: this.hostname,
-          port: this.port,
-          method: res.req.method,
-          path: res.forwardPath,
-          headers: res.forwardHeaders,
-          setHost: false,
-        },
-        res,
-      );
-    } catch (error) {
-      // a target or header that Node's server parser let through but its client refuses
-      this.logger.debug(`proxy cannot forward ${res.req.method ?? '?'} ${res.req.url ?? '?'}: ${String(error)}`, { event: 'error', source: 'proxy' });
-      this.endWithoutOutcome(res, CANNOT_FORWARD);
-      return undefined;
+  /** Sends (or sends again) the call's request to the upstream. */
+  dispatch(res: ProxyResponse): void {
+    const call = new UpstreamCall(this, res);
+    res.upstream = call;
+    this.exchanges += 1;
+    this.pool.dispatch({ method: res.req.method!, path: res.forwardPath, headers: res.forwardHeaders, body: res.forwardBody }, call);
+  }
+
+  /** The exchange failed before or while answering (undici's onError). */
+  upstreamFailed(res: ProxyResponse, error: Error): void {
+    if (res.phase === 'streaming') {
+      this.bodyCutOff(res, error);
+      return;
     }
-    res.upstream = upstream;
-    upstream.on('response', onUpstreamResponse);
-    upstream.on('error', onUpstreamError);
-    return upstream;
+    if (res.phase === 'answered') {
+      // the answer broke off mid-body: the client must see a cut, not a clean end
+      if (!res.writableFinished) res.destroy();
+      return;
+    }
+    if (res.phase !== 'waiting') return;
+    if (this.closing) {
+      this.endWithoutOutcome(res);
+      return;
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'UND_ERR_INVALID_ARG') {
+      // a target or header that Node's server parser let through but undici refuses
+      this.logger.debug(`proxy cannot forward ${res.req.method ?? '?'} ${res.req.url ?? '?'}: ${error.message}`, { event: 'error', source: 'proxy' });
+      this.endWithoutOutcome(res, CANNOT_FORWARD);
+      return;
+    }
+    // A kept-alive connection the upstream closed just as we reused it: send once more on a fresh
+    // one. Only without a body, which could not be replayed.
+    if (!res.retried && res.forwardBody === null && onReusedConnection(error)) {
+      res.retried = true;
+      this.dispatch(res);
+      return;
+    }
+    if (code === 'UND_ERR_CONNECT_TIMEOUT') this.failed(res, this.timeoutReason, 504);
+    else this.failed(res, upstreamReason(error), 502);
   }
 
   /**
@@ -348,7 +467,7 @@ class GuardedProxy {
           connection = connection === undefined ? value : `${connection},${value}`;
           break;
         case 'transfer-encoding':
-          // Node's parser has de-chunked the body; it is chunked again towards the upstream
+          // Node's parser has de-chunked the body; undici chunks a body of unknown length again
           req.chunked = true;
           break;
         case 'content-length':
@@ -365,7 +484,6 @@ class GuardedProxy {
       }
     }
     const forwarded = withoutNominated(headers, connection, 2);
-    if (req.chunked) forwarded.push('Transfer-Encoding', 'chunked');
     const client = req.socket.remoteAddress;
     const chain = client === undefined ? forwardedFor : forwardedFor === undefined ? client : `${forwardedFor}, ${client}`;
     if (chain !== undefined) forwarded.push('X-Forwarded-For', chain);
@@ -383,40 +501,35 @@ class GuardedProxy {
 
   /**
    * The upstream answered; its answer streams to the client. A failing status is counted at once; a
-   * success once its body has all come in (a body that breaks off is a failure).
+   * success once its body has all come in (a body that breaks off is a failure). Returns whether
+   * undici may go on reading the answer (false: it was cut).
    */
-  answered(res: ProxyResponse, answer: http.IncomingMessage): void {
-    const status = answer.statusCode ?? 0;
+  answered(res: ProxyResponse, status: number, statusText: string, rawHeaders: Buffer[]): boolean {
     const verdict = classifyStatus(status, this.acceptClientErrors);
+    const headers = responseHeaders(rawHeaders);
     if (verdict.ok) {
       res.phase = 'streaming';
-      answer.on('end', onUpstreamBodyEnd);
     } else {
       res.phase = 'answered';
-      const retryAfterMs = asksToWait(status) ? parseRetryAfter(answer.headers['retry-after'], Date.now()) : undefined;
+      const retryAfterMs = asksToWait(status) ? parseRetryAfter(headerValue(headers, 'retry-after'), Date.now()) : undefined;
       this.settle(res, status, verdict.reason, retryAfterMs);
     }
-    answer.on('error', onUpstreamBodyError);
-    const headers = responseHeaders(answer.rawHeaders);
-    if (this.fallbackCache !== undefined && verdict.ok) {
-      res.recorder = this.fallbackCache.record(cacheRequest(res.req), status, headers);
-      if (res.recorder !== undefined) answer.on('data', onAnswerData);
-    }
+    if (this.fallbackCache !== undefined && verdict.ok) res.recorder = this.fallbackCache.record(cacheRequest(res.req), status, headers);
     try {
-      res.writeHead(status, answer.statusMessage, headers);
+      res.writeHead(status, statusText, headers);
     } catch (error) {
-      // a header Node's client parser accepted but its server side will not write
+      // a header undici's parser accepted but Node's server side will not write
       this.logger.warn(`proxy cannot pass on the answer to ${res.req.method ?? '?'} ${res.req.url ?? '?'}: ${String(error)}`, {
         event: 'error',
         source: 'proxy',
       });
       // our fault, not the upstream's
       if (res.phase === 'streaming') this.endWithoutOutcome(res);
-      answer.destroy();
+      res.upstream?.cancel();
       res.destroy();
-      return;
+      return false;
     }
-    answer.pipe(res);
+    return true;
   }
 
   /** A success's body has all come in: now it counts. */
@@ -434,7 +547,7 @@ class GuardedProxy {
     } else {
       res.phase = 'ended';
       clearTimeout(res.timer);
-      this.settle(res, res.statusCode, `answer cut off mid-body (${networkReason(error)})`);
+      this.settle(res, res.statusCode, `answer cut off mid-body (${upstreamReason(error)})`);
     }
     res.destroy();
   }
@@ -443,7 +556,7 @@ class GuardedProxy {
   failed(res: ProxyResponse, reason: string, status: 502 | 504): void {
     res.phase = 'ended';
     clearTimeout(res.timer);
-    res.upstream?.destroy();
+    this.stopForwarding(res);
     const stale = this.fallbackFor(res.req);
     this.settle(res, undefined, reason, undefined, stale === undefined ? 'failure' : 'fallback');
     if (res.headersSent || res.destroyed) return;
@@ -531,14 +644,16 @@ class GuardedProxy {
     res.phase = 'ended';
     res.recorder?.abandon();
     clearTimeout(res.timer);
-    const upstream = res.upstream;
-    if (upstream !== undefined) {
-      res.req.unpipe(upstream);
-      upstream.destroy();
-    }
+    this.stopForwarding(res);
     this.breaker.release(res.ticket!);
     this.observer?.callEnded('proxy', 'aborted');
     if (answer !== undefined && !res.headersSent && !res.destroyed) send(res, answer);
+  }
+
+  /** Cuts the exchange (its connection is closed) and stops feeding it the client's body. */
+  stopForwarding(res: ProxyResponse): void {
+    if (res.forwardBody !== null) res.req.unpipe(res.forwardBody);
+    res.upstream?.cancel();
   }
 
   /** The total time ran out before the upstream's REQUEST_TIMEOUT did: 504, and no outcome. */
@@ -563,7 +678,7 @@ class GuardedProxy {
     } else {
       // the upstream answered early: cut both sides; a success whose body was still coming counts nothing
       if (res.phase === 'streaming') this.endWithoutOutcome(res);
-      res.upstream?.destroy();
+      this.stopForwarding(res);
       res.destroy();
     }
   }
@@ -578,49 +693,15 @@ function describe(res: ProxyResponse, failure: string | undefined, seconds: numb
 
 // Listeners shared by every call: `this` is the emitter, which leads to the call's state.
 
-function onUpstreamResponse(this: UpstreamRequest, answer: http.IncomingMessage): void {
-  const res = this.downstream;
-  if (res.phase !== 'waiting' || this !== res.upstream) {
-    answer.resume();
-    return;
-  }
-  res.proxy!.answered(res, answer);
+/** The client has room again: undici goes on reading the answer. */
+function onDownstreamDrain(this: ProxyResponse): void {
+  this.upstream?.resumeAnswer?.();
 }
 
-function onUpstreamError(this: UpstreamRequest, error: Error): void {
-  const res = this.downstream;
-  if (this !== res.upstream) return;
-  if (res.phase === 'streaming') {
-    res.proxy!.bodyCutOff(res, error);
-    return;
-  }
-  if (res.phase === 'answered') {
-    // the answer broke off mid-body: the client must see a cut, not a clean end
-    if (!res.writableFinished) res.destroy();
-    return;
-  }
-  if (res.phase !== 'waiting') return;
-  const proxy = res.proxy!;
-  if (proxy.closing) {
-    proxy.endWithoutOutcome(res);
-    return;
-  }
-  const req = res.req;
-  // A kept-alive socket the upstream closed just as we reused it: send once more on a fresh one.
-  // Only without a body, which could not be replayed.
-  if (this.reusedSocket && !res.retried && (error as NodeJS.ErrnoException).code === 'ECONNRESET' && !req.chunked && req.announcedBytes === 0) {
-    res.retried = true;
-    proxy.dispatch(res)?.end();
-    return;
-  }
-  proxy.failed(res, networkReason(error), 502);
-}
-
-/** A client-side answer knows its request (Node sets `req`; the typings leave it out). */
-type UpstreamAnswer = http.IncomingMessage & { readonly req: UpstreamRequest };
-
-function onAnswerData(this: UpstreamAnswer, chunk: Buffer): void {
-  this.req.downstream.recorder?.write(chunk);
+/** A header's value in a flat [name, value, ...] list (names compared without case), or undefined. */
+function headerValue(headers: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === lowerName) return headers[i + 1];
+  return undefined;
 }
 
 /** What the stale cache needs of a client's request. */
@@ -633,17 +714,6 @@ function cacheRequest(req: ProxyRequest): CacheRequest {
       return Array.isArray(value) ? value.join(', ') : value;
     },
   };
-}
-
-function onUpstreamBodyEnd(this: UpstreamAnswer): void {
-  const res = this.req.downstream;
-  if (res.phase === 'streaming') res.proxy!.bodyComplete(res, this.statusCode ?? 0);
-}
-
-function onUpstreamBodyError(this: UpstreamAnswer, error: Error): void {
-  const res = this.req.downstream;
-  if (res.phase === 'streaming') res.proxy!.bodyCutOff(res, error);
-  else if (!res.writableFinished) res.destroy();
 }
 
 function onDeadline(res: ProxyResponse): void {
@@ -661,7 +731,7 @@ function onDeadline(res: ProxyResponse): void {
     } else {
       // a body still coming in when the time is up was cut by us: no outcome
       if (res.phase === 'streaming') proxy.endWithoutOutcome(res);
-      res.upstream?.destroy();
+      proxy.stopForwarding(res);
       res.destroy();
     }
   }
@@ -673,7 +743,7 @@ function onDownstreamClose(this: ProxyResponse): void {
     // the client left before the upstream's answer was all in: no outcome, and a trial slot is freed
     this.proxy!.endWithoutOutcome(this);
   } else if (this.phase === 'answered' && !this.writableFinished) {
-    this.upstream?.destroy();
+    this.upstream?.cancel();
   }
 }
 
@@ -716,9 +786,53 @@ function onConnect(_req: http.IncomingMessage, socket: Socket): void {
 
 function ignore(): void {}
 
+const NO_ROUTE = canned(404, { error: 'no route for this path' });
+const AMBIGUOUS_PATH = canned(400, { error: 'a path with dot segments or encoded slashes or dots cannot be routed: it could reach another route\'s upstream' });
+/** `.` or `..` segments, or `%2e`/`%2f`/`%5c` anywhere: an upstream that normalises paths would see another route's. */
+const DOT_SEGMENT = /\/\.\.?(?:\/|\?|#|$)|%2e|%2f|%5c|\\/i;
+
+/** Picks the route of a request target: the longest matching prefix. */
+class Router {
+  /** longest prefix first */
+  private readonly routes: readonly { readonly prefix: string; readonly proxy: GuardedProxy }[];
+
+  constructor(
+    routes: readonly { readonly prefix: string; readonly proxy: GuardedProxy }[],
+    /** more than one route: paths that could cross routes are refused */
+    private readonly strict: boolean,
+  ) {
+    this.routes = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  handle(req: ProxyRequest, res: ProxyResponse): void {
+    const target = req.url ?? '';
+    // origin-form only: absolute-form (`GET http://x/`) and asterisk-form (`OPTIONS *`) are refused
+    if (target.charCodeAt(0) !== 47 /* '/' */) {
+      send(res, NOT_ORIGIN_FORM);
+      return;
+    }
+    if (this.strict && DOT_SEGMENT.test(target)) {
+      send(res, AMBIGUOUS_PATH);
+      return;
+    }
+    for (const route of this.routes) {
+      if (target.startsWith(route.prefix)) {
+        route.proxy.handle(req, res, target);
+        return;
+      }
+    }
+    // no upstream is touched, and no breaker counts it: it is not a call
+    send(res, NO_ROUTE);
+  }
+}
+
 /** Builds the proxy; `listen` starts it. */
 export function createProxy(options: ProxyOptions): ServerHandle {
-  const proxy = new GuardedProxy(options);
+  const routes: readonly NamedProxyRoute[] = 'routes' in options ? options.routes : [{ ...options, name: 'default', prefix: '/' }];
+  if (routes.length === 0) throw new Error('createProxy needs at least one route');
+  const named = routes.length > 1;
+  const proxies = routes.map((route) => ({ prefix: route.prefix, proxy: new GuardedProxy(route, options, routeLogger(options.logger, route.name, named)) }));
+  const router = new Router(proxies, named);
   const server = http.createServer<typeof ProxyRequest, typeof ProxyResponse>(
     {
       IncomingMessage: ProxyRequest,
@@ -727,7 +841,7 @@ export function createProxy(options: ProxyOptions): ServerHandle {
       requestTimeout: options.clientRequestTimeoutMs ?? PROXY_DEFAULTS.clientRequestTimeoutMs,
       connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? PROXY_DEFAULTS.connectionsCheckingIntervalMs,
     },
-    (req, res) => proxy.handle(req, res),
+    (req, res) => router.handle(req, res),
   );
   server.on('connect', onConnect);
   const handle = serverHandle(server, (error) => options.logger.error(`proxy server error: ${String(error)}`, { event: 'error', source: 'proxy' }));
@@ -735,9 +849,9 @@ export function createProxy(options: ProxyOptions): ServerHandle {
     listen: (port, host) => handle.listen(port, host),
     close: async () => {
       // from here on, an upstream call that breaks was broken by us: no outcome, no log line
-      proxy.closing = true;
+      for (const { proxy } of proxies) proxy.closing = true;
       await handle.close();
-      proxy.agent.destroy();
+      await Promise.all(proxies.map(({ proxy }) => proxy.pool.destroy()));
     },
   };
 }

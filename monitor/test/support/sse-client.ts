@@ -3,14 +3,14 @@ import http from 'node:http';
 export interface SseEvent {
   readonly name: string;
   readonly data: Record<string, unknown>;
-  /** performance.now() when it arrived */
-  readonly receivedAt: number;
 }
 
 /** A Server-Sent Events client on node:http that keeps every event, comment and retry field it gets. */
 export class SseClient {
   readonly events: SseEvent[] = [];
   readonly comments: string[] = [];
+  /** every event's name and every comment (as `: text`), in the order they arrived */
+  readonly received: string[] = [];
   retry: number | undefined;
   private buffer = '';
   private waiters: (() => void)[] = [];
@@ -84,12 +84,18 @@ export class SseClient {
       let name = 'message';
       const data: string[] = [];
       for (const line of block.split('\n')) {
-        if (line.startsWith(':')) this.comments.push(line.slice(1).trim());
-        else if (line.startsWith('event: ')) name = line.slice(7);
+        if (line.startsWith(':')) {
+          const comment = line.slice(1).trim();
+          this.comments.push(comment);
+          this.received.push(`: ${comment}`);
+        } else if (line.startsWith('event: ')) name = line.slice(7);
         else if (line.startsWith('data: ')) data.push(line.slice(6));
         else if (line.startsWith('retry: ')) this.retry = Number(line.slice(7));
       }
-      if (data.length > 0) this.events.push({ name, data: JSON.parse(data.join('\n')) as Record<string, unknown>, receivedAt: performance.now() });
+      if (data.length > 0) {
+        this.events.push({ name, data: JSON.parse(data.join('\n')) as Record<string, unknown> });
+        this.received.push(name);
+      }
     }
     for (const wake of this.waiters.splice(0)) wake();
   }

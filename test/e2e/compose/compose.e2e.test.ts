@@ -12,14 +12,14 @@
  * route out to the npm registry), nginx without the unprivileged-port sysctl of newer engines, and
  * Prometheus scraping and evaluating every second.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { holdLab, lab, labEnv, type LabLease } from '../../support/docker-lab';
 import { waitForLogLine } from '../../support/log-lines';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const LAB = path.join(ROOT, 'test/docker/lab.sh');
 const PROJECT = 'cbdemo-e2e';
 /**
  * The last run's monitor log, the proxy's answers (closed and open), /status while open, /metrics
@@ -31,12 +31,7 @@ jest.setTimeout(15 * 60_000);
 
 let env: NodeJS.ProcessEnv = process.env;
 let started = false;
-
-function lab(command: string): string {
-  const result = spawnSync('bash', [LAB, command], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (result.status !== 0) throw new Error(`lab.sh ${command} failed (exit ${result.status})`);
-  return result.stdout;
-}
+let lease: LabLease | undefined;
 
 interface Stack {
   readonly project: string;
@@ -102,22 +97,19 @@ function monitorLog(): string[] {
 
 const waitForLog = (pattern: RegExp, timeoutMs: number, from = 0): Promise<string> => waitForLogLine(monitorLog, pattern, timeoutMs, from);
 
-beforeAll(() => {
+beforeAll(async () => {
+  // the podman suite uses the same engine: one suite at a time (test/support/docker-lab.ts)
+  lease = await holdLab();
   lab('setup');
-  // the engine's DOCKER_HOST and PATH (Debian's docker client first), as `eval "$(lab.sh env)"` sets them
-  const dump = execFileSync('bash', ['-c', `eval "$(bash '${LAB}' env)" && env -0`], { cwd: ROOT, encoding: 'utf8' });
-  env = Object.fromEntries(
-    dump
-      .split('\0')
-      .filter((entry) => entry.includes('='))
-      .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
-  );
+  env = labEnv();
   // a previous run killed midway may have left the project behind
   compose('--profile', 'observability', 'down', '-v', '--remove-orphans');
   started = true;
 });
 
 afterAll(() => {
+  // without the lease the engine may be another suite's: leave it alone
+  if (!lease) return;
   try {
     if (started) {
       writeFileSync(LAST_RUN('monitor.log'), `${monitorLog().join('\n')}\n`);
@@ -125,7 +117,11 @@ afterAll(() => {
       compose('--profile', 'observability', 'down', '-v', '--remove-orphans');
     }
   } finally {
-    lab('teardown');
+    try {
+      lab('teardown');
+    } finally {
+      lease?.release();
+    }
   }
 });
 
@@ -186,8 +182,8 @@ it('docker-compose up, stop nginx, start nginx: the monitor logs closed -> open 
   await waitForLog(/ info Circuit changed from half_open to closed \(3 consecutive trial successes\)$/, 60_000, beforeStart);
   expect((await fetch('http://127.0.0.1:8080/')).status).toBe(200);
   const metrics = await (await fetch('http://127.0.0.1:8081/metrics')).text();
-  expect(metrics).toMatch(/^circuit_breaker_transitions_total\{from="half_open",to="closed"\} 1$/m);
-  expect(metrics).toMatch(/^circuit_breaker_state\{state="closed"\} 1$/m);
+  expect(metrics).toMatch(/^circuit_breaker_transitions_total\{route="default",from="half_open",to="closed"\} 1$/m);
+  expect(metrics).toMatch(/^circuit_breaker_state\{route="default",state="closed"\} 1$/m);
   writeFileSync(LAST_RUN('metrics.txt'), metrics);
   const memory = monitorMemory();
   expect(memory.match(/^VmRSS:/gm)).toHaveLength(1);

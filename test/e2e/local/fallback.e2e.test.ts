@@ -37,6 +37,6 @@ it('serves the cached /catalog with Cache-Status while the circuit is open, and 
   expect(uncached.headers.get('retry-after')).not.toBeNull();
 
   const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
-  expect(metrics).toMatch(/^circuit_breaker_calls_total\{source="proxy",outcome="fallback"\} 1$/m);
+  expect(metrics).toMatch(/^circuit_breaker_calls_total\{route="default",source="proxy",outcome="fallback"\} 1$/m);
   expect(metrics).toMatch(/^circuit_breaker_fallback_cache_entries 1$/m);
 });

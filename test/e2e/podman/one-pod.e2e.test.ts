@@ -11,8 +11,9 @@
  * with `--network none`: its own loopback, no port on the host. Everything podman got (pod,
  * containers, the ConfigMap volumes, the images) is removed afterwards, also when a test fails.
  *
- * Needs root, podman (scripts/setup-test-deps.sh) and the Docker lab: run it under the lab's lock,
- * `flock /tmp/cbdemo-docker.lock npx jest --selectProjects e2e-podman`.
+ * Needs root, podman (scripts/setup-test-deps.sh, which also sets the OCI runtime that works with
+ * the machine's cgroup layout: scripts/podman-runtime.sh) and the Docker lab, which it holds from
+ * setup to teardown so that the compose suite, run in parallel, waits (test/support/docker-lab.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,10 +21,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { onePod, POD_NAME } from '../../../deploy/kubernetes/tools/one-pod';
+import { holdLab, lab, labEnv } from '../../support/docker-lab';
 import { waitForLogLine } from '../../support/log-lines';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const LAB = path.join(ROOT, 'test/docker/lab.sh');
 const version = (workspace: string): string => (JSON.parse(readFileSync(path.join(ROOT, workspace, 'package.json'), 'utf8')) as { version: string }).version;
 /** The images the manifests name, as the Docker lab builds them. */
 const BUILDS = [
@@ -39,18 +40,24 @@ let work = '';
 let podYaml = '';
 let configMaps: string[] = [];
 let loaded: string[] = [];
-let labEnv: NodeJS.ProcessEnv = process.env;
-
-function lab(command: string): void {
-  const result = spawnSync('bash', [LAB, command], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'ignore', 'inherit'] });
-  if (result.status !== 0) throw new Error(`lab.sh ${command} failed (exit ${result.status})`);
-}
 
 /** `podman <args>`: its stdout; a failure throws with its stderr. */
 function podman(...args: string[]): string {
   const result = spawnSync('podman', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (result.status !== 0) throw new Error(`podman ${args.join(' ')} failed (exit ${result.status}): ${result.stderr}`);
   return result.stdout;
+}
+
+/**
+ * What to know when podman cannot start a container: the OCI runtime it used and the machine's
+ * cgroup layout (crun refuses some hybrid layouts: scripts/podman-runtime.sh).
+ */
+function runtimeAndLayout(): string {
+  const runtime = spawnSync('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Version}}'], { encoding: 'utf8' });
+  const layout = spawnSync('bash', [path.join(ROOT, 'scripts/podman-runtime.sh'), 'layout'], { encoding: 'utf8' });
+  const chosen = spawnSync('bash', [path.join(ROOT, 'scripts/podman-runtime.sh')], { encoding: 'utf8' });
+  const firstLine = (text: string): string => text.split('\n')[0]?.trim() ?? '';
+  return `podman's OCI runtime: ${firstLine(runtime.stdout) || `unknown (${firstLine(runtime.stderr)})`}; cgroups: ${layout.stdout.trim()}; scripts/podman-runtime.sh chooses: ${chosen.stdout.trim()}`;
 }
 
 /** `podman <args>` whose failure does not matter (cleanup of what may not exist). */
@@ -76,7 +83,7 @@ function removeFromPodman(): void {
   for (const name of configMaps) podmanQuietly('volume', 'rm', '--force', name);
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   const t0 = Date.now();
   work = mkdtempSync(path.join(tmpdir(), 'cbdemo-podman-'));
   const rendered = execFileSync('kubectl', ['kustomize', path.join(ROOT, 'deploy/kubernetes/overlays/one-pod')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -89,22 +96,28 @@ beforeAll(() => {
   // a run killed midway may have left its pod behind
   removeFromPodman();
 
-  lab('setup');
-  const started = Date.now();
+  // the compose suite uses the same engine: one suite at a time
+  const lease = await holdLab();
+  let started: number;
   let built: number;
   try {
-    const dump = execFileSync('bash', ['-c', `eval "$(bash '${LAB}' env)" && env -0`], { cwd: ROOT, encoding: 'utf8' });
-    labEnv = Object.fromEntries(dump.split('\0').filter((entry) => entry.includes('=')).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+    lab('setup');
+    started = Date.now();
+    const env = labEnv();
     // builds on the host network, like compose.test-override.yml (the lab's bridge has no route out)
     for (const { image, dockerfile } of BUILDS) {
-      execFileSync('docker', ['build', '-q', '--network', 'host', '-f', dockerfile, '-t', image, '.'], { cwd: ROOT, env: labEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync('docker', ['build', '-q', '--network', 'host', '-f', dockerfile, '-t', image, '.'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
     }
     built = Date.now();
     const images = [NGINX_IMAGE, ...BUILDS.map(({ image }) => image)];
     loaded = images;
-    execFileSync('bash', ['-o', 'pipefail', '-c', `docker save ${images.join(' ')} | podman load -q`], { cwd: ROOT, env: labEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('bash', ['-o', 'pipefail', '-c', `docker save ${images.join(' ')} | podman load -q`], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
   } finally {
-    lab('teardown');
+    try {
+      lab('teardown');
+    } finally {
+      lease.release();
+    }
   }
   const seconds = (from: number, to = Date.now()): string => ((to - from) / 1000).toFixed(1);
   process.stdout.write(`e2e-podman: lab and images ready in ${seconds(t0)} s (docker build ${seconds(started, built)} s, docker save | podman load ${seconds(built)} s)\n`);
@@ -131,7 +144,11 @@ afterAll(() => {
 
 it('podman kube play of the one-pod overlay, stop nginx, start nginx: the monitor logs closed -> open -> half_open -> closed', async () => {
   const t0 = Date.now();
-  podman('kube', 'play', '--network', 'none', podYaml);
+  try {
+    podman('kube', 'play', '--network', 'none', podYaml);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${runtimeAndLayout()}`, { cause: error });
+  }
   expect(podman('pod', 'ps', '--filter', `name=^${POD_NAME}$`, '--format', '{{.Name}}').trim()).toBe(POD_NAME);
   await waitForLog(/ info probe ok: HTTP 200 in \d+ ms$/, 60_000);
   const upSeconds = (Date.now() - t0) / 1000;
