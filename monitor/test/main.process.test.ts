@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { closedPort, startServer } from './support/http-server';
 import { answerWith, startReceiver, type Receiver, type ReceivedPost } from './support/webhook-receiver';
@@ -193,17 +193,52 @@ it.each([
   await upstream.close();
 });
 
-it("the image's healthcheck asks the monitor where it listens", async () => {
+/** The status of GET `path` on the admin port with this Host header. */
+function statusUnder(port: number, host: string, path = '/healthz'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false, headers: { Host: host } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      })
+      .on('error', reject);
+  });
+}
+
+it.each([
+  // another loopback address, so asking 127.0.0.1 would find nothing
+  ['127.0.0.2', {}],
+  // the image's address and compose's ADMIN_ALLOWED_HOSTS: the healthcheck asks 127.0.0.1
+  ['0.0.0.0', { ADMIN_ALLOWED_HOSTS: 'monitor,' }],
+])("the image's healthcheck asks the monitor where it listens (LISTEN_ADDRESS %s), under a Host it answers", async (address, more: Record<string, string>) => {
   const upstream = await startServer((_req, res) => res.end('{}'));
   const adminPort = await closedPort();
-  // another loopback address, so asking 127.0.0.1 would find nothing
-  const env = { ADMIN_PORT: String(adminPort), LISTEN_ADDRESS: '127.0.0.2' };
+  const env = { ADMIN_PORT: String(adminPort), LISTEN_ADDRESS: address, ...more };
   const monitor = run({ ...fast, ...env, HTTP_CLIENT: `127.0.0.1:${upstream.port}` });
   await waitFor(() => /admin API listening/.test(monitor.stdout()) && / info probe ok: /.test(monitor.stdout()), 'the admin API and a probe');
   const healthcheck = spawnSync(process.execPath, [path.join(outDir, 'healthcheck.js')], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
   expect(healthcheck.status).toBe(0);
+  expect(monitor.stdout()).not.toMatch(/refused \(421\)/);
   monitor.child.kill('SIGTERM');
   await monitor.exited;
+  await upstream.close();
+});
+
+it('answers the names of ADMIN_ALLOWED_HOSTS and the machine\'s host name, and refuses others with 421 (the wiring from the environment)', async () => {
+  const upstream = await startServer((_req, res) => res.end('{}'));
+  const adminPort = await closedPort();
+  const monitor = run({ ...fast, HTTP_CLIENT: `127.0.0.1:${upstream.port}`, ADMIN_PORT: String(adminPort), ADMIN_ALLOWED_HOSTS: 'monitor' });
+  await waitFor(() => /admin API listening/.test(monitor.stdout()) && / info probe ok: /.test(monitor.stdout()), 'the admin API and a probe');
+  try {
+    expect(monitor.stdout()).toContain(' ADMIN_ALLOWED_HOSTS=monitor ');
+    expect(await statusUnder(adminPort, `monitor:${adminPort}`, '/metrics')).toBe(200);
+    expect(await statusUnder(adminPort, `${hostname()}:${adminPort}`)).toBe(200);
+    expect(await statusUnder(adminPort, `rebind.example:${adminPort}`, '/status')).toBe(421);
+    await waitFor(() => / warn admin request refused \(421\) from 127\.0\.0\.1: Host "rebind\.example:\d+" is not an IP address/.test(monitor.stdout()), 'the refusal line');
+  } finally {
+    monitor.child.kill('SIGTERM');
+    await monitor.exited;
+  }
   await upstream.close();
 });
 

@@ -8,6 +8,8 @@ import path from 'node:path';
 import Ajv from 'ajv';
 import { parse } from 'yaml';
 import { DockerfileParser } from 'dockerfile-ast';
+import { answeredNames, answersHost } from '../../monitor/src/admin/host-check';
+import { parseConfig } from '../../monitor/src/config';
 import { describeWithTool } from '../support/needs-tool';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -104,6 +106,46 @@ export function portVariableMismatches(service: Service): string[] {
 
 const compose = load();
 
+/** The variables of a dotenv file (its `NAME=value` lines). */
+function dotenv(file: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(path.join(ROOT, file), 'utf8')
+      .split('\n')
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+/** `${VAR}` and `${VAR:-default}` as compose fills them in from the shell's and `.env`'s variables. */
+const substitute = (value: string, variables: Record<string, string | undefined>): string =>
+  value.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_match, name: string, fallback: string | undefined) => variables[name] || (fallback ?? ''));
+
+/** A service's environment in its container: its env_file, then its `environment` (filled in) over it. */
+function containerEnvironment(service: Service, shell: Record<string, string> = {}): Record<string, string> {
+  const variables = { ...dotenv('.env'), ...shell };
+  const fromFiles = Object.assign({}, ...[service.env_file ?? []].flat().map((file) => dotenv(file))) as Record<string, string>;
+  return { ...fromFiles, ...Object.fromEntries(Object.entries(environmentOf(service)).map(([name, value]) => [name, substitute(value, variables)])) };
+}
+
+/** The static targets of a Prometheus config file. */
+function scrapeTargets(file: string): string[] {
+  const config = parse(readFileSync(path.join(ROOT, file), 'utf8')) as { scrape_configs: { static_configs?: { targets: string[] }[] }[] };
+  return config.scrape_configs.flatMap((job) => (job.static_configs ?? []).flatMap((group) => group.targets));
+}
+
+/**
+ * Scrape targets that a monitor with this environment would answer with 421 (SPEC "Admin API: who
+ * may ask"), one line each. Its container's host name is Docker's default, the container's ID.
+ */
+export function refusedScrapeTargets(environment: Record<string, string>, prometheusFiles: readonly string[]): string[] {
+  const parsed = parseConfig(environment);
+  if (!parsed.ok) return [...parsed.errors];
+  const names = answeredNames(parsed.config.adminAllowedHosts, 'a24adfde33a6');
+  return prometheusFiles.flatMap((file) => scrapeTargets(file).filter((target) => !answersHost(target, names)).map((target) => `${file}: ${target} gets 421 from the monitor`));
+}
+
+const PROMETHEUS_FILES = ['prometheus/prometheus.yml', 'test/docker/prometheus.test.yml'];
+
 it('is valid against the compose-spec JSON schema', () => {
   // its $schema names draft-07 by an https URL ajv does not know; the draft itself is ajv's default
   const { $schema: _draft, ...schema } = JSON.parse(
@@ -164,6 +206,21 @@ it('publishes the monitor\'s ports from the same variables the monitor listens o
   expect(monitor?.ports).toHaveLength(2);
   expect(portVariableMismatches(monitor ?? {})).toEqual([]);
   expect(environmentOf(monitor ?? {})).toMatchObject({ PROXY_PORT: '${PROXY_PORT:-8080}', ADMIN_PORT: '${ADMIN_PORT:-8081}' });
+});
+
+it("the monitor's admin port answers the names Prometheus scrapes it by (the shipped and the compose suite's config), whatever .env adds", () => {
+  const { monitor = {} } = compose.services;
+  for (const file of PROMETHEUS_FILES) expect([file, scrapeTargets(file)]).toEqual([file, ['monitor:8081']]);
+  expect(containerEnvironment(monitor).ADMIN_ALLOWED_HOSTS).toBe('monitor,');
+  expect(refusedScrapeTargets(containerEnvironment(monitor), PROMETHEUS_FILES)).toEqual([]);
+  expect(containerEnvironment(monitor, { ADMIN_ALLOWED_HOSTS: 'dash.example' }).ADMIN_ALLOWED_HOSTS).toBe('monitor,dash.example');
+  expect(refusedScrapeTargets(containerEnvironment(monitor, { ADMIN_ALLOWED_HOSTS: 'dash.example' }), PROMETHEUS_FILES)).toEqual([]);
+});
+
+it('the scrape rule catches a monitor that does not answer its service name', () => {
+  const { ADMIN_ALLOWED_HOSTS: _allowed, ...without } = containerEnvironment(compose.services.monitor ?? {});
+  expect(refusedScrapeTargets(without, PROMETHEUS_FILES)).toEqual(PROMETHEUS_FILES.map((file) => `${file}: monitor:8081 gets 421 from the monitor`));
+  expect(refusedScrapeTargets({ ...without, ADMIN_ALLOWED_HOSTS: 'monitor:8081' }, PROMETHEUS_FILES)).toEqual([expect.stringMatching(/^ADMIN_ALLOWED_HOSTS="monitor:8081" is not valid/)]);
 });
 
 it('the port rule catches a port the process is not given', () => {
@@ -308,6 +365,18 @@ withDockerCompose('docker-compose config', () => {
       'prometheus-data:/prometheus',
     ]);
     expect(prometheus).toMatchObject({ read_only: true, cap_drop: ['ALL'], security_opt: ['no-new-privileges:true'] });
+  });
+
+  it('ADMIN_ALLOWED_HOSTS resolves to monitor and what the shell adds, a value the monitor accepts', () => {
+    for (const [shell, expected] of [
+      [{}, 'monitor,'],
+      [{ ADMIN_ALLOWED_HOSTS: 'dash.example,other' }, 'monitor,dash.example,other'],
+    ] as const) {
+      const { monitor } = (parse(config([], shell)) as Compose).services;
+      const environment = environmentOf(monitor ?? {});
+      expect(environment.ADMIN_ALLOWED_HOSTS).toBe(expected);
+      expect(refusedScrapeTargets(environment, PROMETHEUS_FILES)).toEqual([]);
+    }
   });
 
   it('PROXY_PORT and ADMIN_PORT from the shell move the published ports and the monitor\'s listeners together', () => {

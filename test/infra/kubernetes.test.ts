@@ -13,6 +13,8 @@ import path from 'node:path';
 import ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
 import { DockerfileParser } from 'dockerfile-ast';
+import { answeredNames, answersHost } from '../../monitor/src/admin/host-check';
+import { parseConfig } from '../../monitor/src/config';
 import { describeWithTool } from '../support/needs-tool';
 import { onePod, POD_NAME } from '../../deploy/kubernetes/tools/one-pod';
 import { prometheusRule } from '../../deploy/kubernetes/tools/prometheus-rule';
@@ -317,7 +319,8 @@ describeWithTool('kubectl', kubectl.status === 0, 'kubectl not found: run script
   it('configures the monitor with the variables compose gives it, LISTEN_ADDRESS 0.0.0.0, and its ports to match', () => {
     const { data = {} } = object(base(), 'ConfigMap', 'monitor-config');
     const { NGINX_PORT: _composeOnly, ...compose } = dotenv(path.join(ROOT, '.env'));
-    expect(data).toEqual({ ...compose, LISTEN_ADDRESS: '0.0.0.0' });
+    // ADMIN_ALLOWED_HOSTS: compose adds `monitor` in docker-compose.yml, here the ConfigMap does
+    expect(data).toEqual({ ...compose, LISTEN_ADDRESS: '0.0.0.0', ADMIN_ALLOWED_HOSTS: 'monitor' });
     for (const spec of [podSpec(base(), 'monitor'), podSpec(base(), 'client')]) {
       const monitor = find([...(spec.initContainers ?? []), ...spec.containers], 'monitor');
       expect(monitor.envFrom).toEqual([{ configMapRef: { name: 'monitor-config' } }]);
@@ -344,6 +347,26 @@ describeWithTool('kubectl', kubectl.status === 0, 'kubectl not found: run script
       const monitor = find([...(spec.initContainers ?? []), ...spec.containers], 'monitor');
       for (const probe of [monitor.livenessProbe, monitor.readinessProbe]) expect(probe?.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     }
+  });
+
+  it('the admin port answers every name the cluster asks it under: pod IPs (kubelet, Prometheus discovery), localhost, the Service name', () => {
+    const parsed = parseConfig(object(base(), 'ConfigMap', 'monitor-config').data ?? {});
+    if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+    // the pod's name is its host name
+    const names = answeredNames(parsed.config.adminAllowedHosts, 'monitor-7d9f8b6c5-x2k4q');
+    const port = parsed.config.adminPort;
+    for (const spec of [podSpec(base(), 'monitor'), podSpec(base(), 'client')]) {
+      const monitor = find([...(spec.initContainers ?? []), ...spec.containers], 'monitor');
+      // no `host` and no Host header: the kubelet asks the pod's IP
+      for (const probe of [monitor.livenessProbe, monitor.readinessProbe, monitor.startupProbe].filter((probe) => probe !== undefined)) {
+        expect(Object.keys(probe?.httpGet ?? {}).sort()).toEqual(['path', 'port']);
+      }
+    }
+    const service = object(base(), 'Service', 'monitor');
+    for (const host of [`10.244.1.7:${port}`, `[fd00:10:244::7]:${port}`, `localhost:${port}`, `${service.metadata.name}:${port}`]) {
+      expect([host, answersHost(host, names)]).toEqual([host, true]);
+    }
+    expect(answersHost(`${service.metadata.name}.rebind.example:${port}`, names)).toBe(false);
   });
 
   it('runs the monitor as a native sidecar of the client: the same container as deploy/monitor, restartPolicy Always and a startupProbe', () => {

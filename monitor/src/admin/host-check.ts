@@ -49,6 +49,17 @@ function parseHost(value: string): { readonly name: string; readonly ip: boolean
   return { name, ip: isIPv4(name) };
 }
 
+/** The names the admin port answers beside IP literals: localhost, the machine's host name and ADMIN_ALLOWED_HOSTS. */
+export function answeredNames(allowed: readonly string[], hostname: string): ReadonlySet<string> {
+  return new Set(['localhost', hostname.toLowerCase(), ...allowed]);
+}
+
+/** Whether the admin port answers a request with this Host (any port): an IP literal, or one of `names`. */
+export function answersHost(host: string, names: ReadonlySet<string>): boolean {
+  const parsed = parseHost(host);
+  return parsed !== undefined && (parsed.ip || names.has(parsed.name));
+}
+
 const shown = (text: string): string => JSON.stringify(text.length > SHOWN_CHARACTERS ? `${text.slice(0, SHOWN_CHARACTERS)}...` : text);
 
 export class HostCheck {
@@ -56,7 +67,7 @@ export class HostCheck {
   private readonly logged: WindowedCounts;
 
   constructor(private readonly options: HostCheckOptions) {
-    this.names = new Set(['localhost', options.hostname.toLowerCase(), ...options.allowed]);
+    this.names = answeredNames(options.allowed, options.hostname);
     this.logged = new WindowedCounts(options.clock, LOG_EVERY_MS, MAX_LOGGED_NAMES);
   }
 
@@ -73,7 +84,7 @@ export class HostCheck {
     if (host === '') why = req.headers.host === undefined ? 'no Host header' : 'an empty Host';
     else if (authority.toLowerCase() !== host.toLowerCase()) why = `the request target names ${shown(authority)}, not its Host ${shown(host)}`;
     else if (parsed === undefined) why = `Host ${shown(host)} is not a host name`;
-    else if (!parsed.ip && !this.names.has(parsed.name)) why = `Host ${shown(host)} is not an IP address, localhost, ${this.options.hostname} or a name in ADMIN_ALLOWED_HOSTS`;
+    else if (!answersHost(host, this.names)) why = `Host ${shown(host)} is not an IP address, localhost, ${this.options.hostname} or a name in ADMIN_ALLOWED_HOSTS`;
     else return { host, path: absolute ? absolute[2] || '/' : target.split('?', 1)[0]! };
     this.refuse(req, res, parsed?.name ?? authority, why);
     return undefined;
