@@ -294,6 +294,27 @@ it('exits 78 for a bad ROUTES_FILE before anything starts, one line per problem 
   await server.close();
 });
 
+it("with a good ROUTES_FILE, probes each route's upstream at its probePath, and says so in the start line", async () => {
+  const probed: string[] = [];
+  const catalog = await startServer((req, res) => (probed.push(`catalog ${req.url}`), res.end('{}')));
+  const reviews = await startServer((req, res) => (probed.push(`reviews ${req.url}`), res.end('{}')));
+  const routes = [
+    { name: 'catalog', prefix: '/api/catalog/', upstream: `127.0.0.1:${catalog.port}`, probePath: '/api/catalog/health' },
+    { name: 'reviews', prefix: '/api/reviews/', upstream: `127.0.0.1:${reviews.port}`, errorThreshold: 5 },
+  ];
+  writeFileSync(path.join(workdir, 'routes.json'), JSON.stringify({ routes }));
+  // HTTP_CLIENT is still required, but with a routes file nothing goes there
+  const monitor = run({ ...fast, HTTP_CLIENT: '127.0.0.1:9', ROUTES_FILE: 'routes.json' });
+  await waitFor(() => probed.includes('catalog /api/catalog/health') && probed.includes('reviews /'), 'a probe on each route');
+  const [start] = monitor.stdout().split('\n');
+  expect(start).toContain(`monitor started: probing catalog=http://127.0.0.1:${catalog.port}/api/catalog/health reviews=http://127.0.0.1:${reviews.port}/ every 0.1 s; `);
+  expect(start).toContain(' ROUTES_FILE=routes.json ');
+  monitor.child.kill('SIGTERM');
+  expect((await monitor.exited).code).toBe(0);
+  expect(monitor.stderr()).toBe('');
+  await Promise.all([catalog.close(), reviews.close()]);
+});
+
 it('exits 78 when ROUTES_FILE cannot be read', async () => {
   const monitor = run({ HTTP_CLIENT: '127.0.0.1:9', ROUTES_FILE: '/nonexistent/routes.yaml' });
   const { code } = await monitor.exited;
