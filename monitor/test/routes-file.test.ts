@@ -223,6 +223,16 @@ describe('a good file', () => {
     expect(routes(text).map((route) => route.upstream)).toEqual(['http://nginx:80', 'http://nginx:80']);
   });
 
+  it("reads the routes demo's file (docker-compose.routes.yml mounts it)", () => {
+    const file = path.resolve(__dirname, '../routes/demo.yaml');
+    const result = parseConfig({ ...base, ROUTES_FILE: file });
+    if (!result.ok) throw new Error(result.errors.join('\n'));
+    expect(result.config.routes.map((route) => [route.name, route.prefix, route.probeUrl])).toEqual([
+      ['catalog', '/api/catalog/', 'http://nginx:80/api/catalog/'],
+      ['reviews', '/api/reviews/', 'http://nginx:80/api/reviews/'],
+    ]);
+  });
+
   it(`takes up to ${MAX_ROUTES} routes`, () => {
     const text = ['routes:', ...Array.from({ length: MAX_ROUTES }, (_, index) => `  - { name: r${index}, prefix: /r${index}/, upstream: "nginx:80" }`)].join('\n');
     expect(routes(text)).toHaveLength(MAX_ROUTES);
