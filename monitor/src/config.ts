@@ -3,6 +3,7 @@
  * Nothing else in the monitor reads the environment.
  */
 import { isIP } from 'node:net';
+import { readRoutesFile, type SettingRule } from './routes-file';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
@@ -117,7 +118,7 @@ const MAX_SECONDS = 86_400;
 const MIN_SECONDS = 0.001;
 
 /** A parser accepts the trimmed text and returns its value, or undefined when it is not valid. */
-interface Parser<T> {
+export interface Parser<T> {
   /** what is accepted, for the error line */
   readonly accepts: string;
   parse(text: string): T | undefined;
@@ -345,21 +346,67 @@ export function parseConfig(env: Env): ConfigResult {
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
     errors.push(`ADMIN_PORT and PROXY_PORT are both ${values.adminPort}: expected two different ports (or 0 to turn one off)`);
   }
-  errors.push(...policyConflicts(env, values));
-  if (errors.length > 0) return { ok: false, errors };
+  errors.push(...policyConflicts(values, environmentNames(env)).map((conflict) => conflict.message));
 
   // no error line means every read returned a value
-  const top = {
-    ...values,
-    probeUrl: `${values.upstream}${values.probePath}`,
-    slowCallThresholdMs: values.slowCallThresholdMs ?? undefined,
-    failureRateThreshold: values.failureRateThreshold ?? undefined,
-    timeWindowMaxMs: values.timeWindowMaxMs ?? values.timeWindowMs,
-    ...(alertWebhook ? { alertWebhook } : {}),
-  } as Omit<Config, 'routes' | 'routesFile'>;
-  const routes = [Object.freeze(routeFrom(top, DEFAULT_ROUTE, '/'))];
-  return { ok: true, config: Object.freeze({ ...top, routes: Object.freeze(routes), routesFile: undefined }) };
+  const top =
+    errors.length > 0
+      ? undefined
+      : ({
+          ...values,
+          probeUrl: `${values.upstream}${values.probePath}`,
+          slowCallThresholdMs: values.slowCallThresholdMs ?? undefined,
+          failureRateThreshold: values.failureRateThreshold ?? undefined,
+          timeWindowMaxMs: values.timeWindowMaxMs ?? values.timeWindowMs,
+          ...(alertWebhook ? { alertWebhook } : {}),
+        } as Omit<Config, 'routes' | 'routesFile'>);
+  const environmentRoute = top && Object.freeze(routeFrom(top, DEFAULT_ROUTE, '/'));
+  // read once, here at the edge; checked even when a variable is bad, so every problem is told at once
+  const routesFile = isUnset('ROUTES_FILE') ? undefined : (env.ROUTES_FILE ?? '').trim();
+  const file =
+    routesFile === undefined
+      ? undefined
+      : readRoutesFile(routesFile, environmentRoute && { route: environmentRoute, timeWindowMaxSet: env.TIME_WINDOW_MAX !== undefined }, routeRules);
+  if (file && !file.ok) errors.push(...file.errors);
+  if (errors.length > 0 || top === undefined || environmentRoute === undefined) return { ok: false, errors };
+  const routes = file?.ok ? file.routes : Object.freeze([environmentRoute]);
+  return { ok: true, config: Object.freeze({ ...top, routes, routesFile }) };
 }
+
+/**
+ * What a route of ROUTES_FILE may set: the camelCase of each breaker variable, checked by that
+ * variable's own parser, so a route's value is accepted exactly when the variable's would be.
+ */
+const routeSetting = <T>(variable: string, parser: Parser<T>, set: (value: T) => Partial<RouteConfig>): SettingRule => ({
+  variable,
+  accepts: parser.accepts,
+  parse: (text) => {
+    const value = parser.parse(text);
+    return value === undefined ? undefined : set(value);
+  },
+});
+
+// in the SPEC table's order, like the variables
+const routeRules = {
+  upstream,
+  settings: {
+    errorThreshold: routeSetting('ERROR_THRESHOLD', integerAtLeast(1), (errorThreshold) => ({ errorThreshold })),
+    timeWindow: routeSetting('TIME_WINDOW', secondsToMs, (timeWindowMs) => ({ timeWindowMs })),
+    acceptClientErrors: routeSetting('ACCEPT_CLIENT_ERRORS', boolean, (acceptClientErrors) => ({ acceptClientErrors })),
+    probeInterval: routeSetting('PROBE_INTERVAL', secondsToMs, (probeIntervalMs) => ({ probeIntervalMs })),
+    probePath: routeSetting('PROBE_PATH', probePath, (path) => ({ probePath: path })),
+    requestTimeout: routeSetting('REQUEST_TIMEOUT', secondsToMs, (requestTimeoutMs) => ({ requestTimeoutMs })),
+    successThreshold: routeSetting('SUCCESS_THRESHOLD', integerAtLeast(1), (successThreshold) => ({ successThreshold })),
+    halfOpenMaxCalls: routeSetting('HALF_OPEN_MAX_CALLS', integerAtLeast(1), (halfOpenMaxCalls) => ({ halfOpenMaxCalls })),
+    slowCallThreshold: routeSetting('SLOW_CALL_THRESHOLD', orOff(secondsToMs), (ms) => ({ slowCallThresholdMs: ms ?? undefined })),
+    failureRateThreshold: routeSetting('FAILURE_RATE_THRESHOLD', orOff(percent), (rate) => ({ failureRateThreshold: rate ?? undefined })),
+    slidingWindow: routeSetting('SLIDING_WINDOW', slidingWindow, (window) => ({ slidingWindow: window })),
+    minimumCalls: routeSetting('MINIMUM_CALLS', integerAtLeast(1), (minimumCalls) => ({ minimumCalls })),
+    timeWindowMax: routeSetting('TIME_WINDOW_MAX', secondsToMs, (timeWindowMaxMs) => ({ timeWindowMaxMs })),
+    honorRetryAfter: routeSetting('HONOR_RETRY_AFTER', boolean, (honorRetryAfter) => ({ honorRetryAfter })),
+  } satisfies Record<PolicySetting, SettingRule> & Record<string, SettingRule>,
+  conflicts: policyConflicts,
+};
 
 /** A route with the environment's settings: the default route, and what a routes file's entries start from. */
 function routeFrom(settings: Omit<RouteConfig, 'name' | 'prefix'>, name: string, prefix: string): RouteConfig {
@@ -385,9 +432,49 @@ function routeFrom(settings: Omit<RouteConfig, 'name' | 'prefix'>, name: string,
   };
 }
 
-/** Policy variables that are valid alone but not together (checked only when both are valid). */
+/** The settings the checks below compare, by their name in a routes file. */
+export type PolicySetting = 'timeWindow' | 'timeWindowMax' | 'requestTimeout' | 'slowCallThreshold' | 'slidingWindow' | 'minimumCalls';
+
+/** How a conflict line shows a setting: in the environment `TIME_WINDOW_MAX="5"`, in a routes file `timeWindowMax "5"`. */
+export interface SettingNames {
+  /** the setting the line is about, with its value as written when there is one */
+  blamed(setting: PolicySetting, value: number): string;
+  /** the setting it is compared with, with its value in force (seconds, or calls) */
+  other(setting: PolicySetting, value: number): string;
+  /** the setting's name alone, for what is expected */
+  name(setting: PolicySetting): string;
+}
+
+export interface PolicyConflict {
+  readonly setting: PolicySetting;
+  readonly other: PolicySetting;
+  readonly message: string;
+}
+
+const POLICY_VARIABLES: Readonly<Record<PolicySetting, string>> = {
+  timeWindow: 'TIME_WINDOW',
+  timeWindowMax: 'TIME_WINDOW_MAX',
+  requestTimeout: 'REQUEST_TIMEOUT',
+  slowCallThreshold: 'SLOW_CALL_THRESHOLD',
+  slidingWindow: 'SLIDING_WINDOW',
+  minimumCalls: 'MINIMUM_CALLS',
+};
+
+function environmentNames(env: Env): SettingNames {
+  const variable = (setting: PolicySetting): string => POLICY_VARIABLES[setting];
+  return {
+    // as written, like any bad value; a default has no text, so its value
+    blamed: (setting, value) => `${variable(setting)}=${env[variable(setting)] === undefined ? value : JSON.stringify(env[variable(setting)])}`,
+    other: (setting, value) => `${variable(setting)}=${value}`,
+    name: variable,
+  };
+}
+
+/**
+ * Settings that are valid alone but not together (checked only when both are valid), for the
+ * environment and for each route of a routes file alike.
+ */
 function policyConflicts(
-  env: Env,
   values: {
     timeWindowMs?: number;
     requestTimeoutMs?: number;
@@ -397,23 +484,30 @@ function policyConflicts(
     minimumCalls?: number;
     timeWindowMaxMs?: number | null;
   },
-): string[] {
-  const conflicts: string[] = [];
+  names: SettingNames,
+): PolicyConflict[] {
+  const conflicts: PolicyConflict[] = [];
   const { timeWindowMs, timeWindowMaxMs, requestTimeoutMs, slowCallThresholdMs, slidingWindow: window, minimumCalls } = values;
   if (timeWindowMs !== undefined && typeof timeWindowMaxMs === 'number' && timeWindowMaxMs < timeWindowMs) {
-    conflicts.push(
-      `TIME_WINDOW_MAX=${JSON.stringify(env.TIME_WINDOW_MAX)} is less than TIME_WINDOW=${timeWindowMs / 1000}: expected a number of seconds >= TIME_WINDOW (the longest open window cannot be shorter than the first)`,
-    );
+    conflicts.push({
+      setting: 'timeWindowMax',
+      other: 'timeWindow',
+      message: `${names.blamed('timeWindowMax', timeWindowMaxMs / 1000)} is less than ${names.other('timeWindow', timeWindowMs / 1000)}: expected a number of seconds >= ${names.name('timeWindow')} (the longest open window cannot be shorter than the first)`,
+    });
   }
   if (requestTimeoutMs !== undefined && typeof slowCallThresholdMs === 'number' && slowCallThresholdMs >= requestTimeoutMs) {
-    conflicts.push(
-      `SLOW_CALL_THRESHOLD=${JSON.stringify(env.SLOW_CALL_THRESHOLD)} is not below REQUEST_TIMEOUT=${requestTimeoutMs / 1000}: expected fewer seconds than REQUEST_TIMEOUT (a call that slow times out first)`,
-    );
+    conflicts.push({
+      setting: 'slowCallThreshold',
+      other: 'requestTimeout',
+      message: `${names.blamed('slowCallThreshold', slowCallThresholdMs / 1000)} is not below ${names.other('requestTimeout', requestTimeoutMs / 1000)}: expected fewer seconds than ${names.name('requestTimeout')} (a call that slow times out first)`,
+    });
   }
   if (typeof values.failureRateThreshold === 'number' && window !== undefined && 'calls' in window && minimumCalls !== undefined && minimumCalls > window.calls) {
-    conflicts.push(
-      `MINIMUM_CALLS=${minimumCalls} is more than SLIDING_WINDOW=${window.calls} calls: expected at most SLIDING_WINDOW (the window could never hold enough calls for the rate to trip)`,
-    );
+    conflicts.push({
+      setting: 'minimumCalls',
+      other: 'slidingWindow',
+      message: `${names.blamed('minimumCalls', minimumCalls)} is more than ${names.other('slidingWindow', window.calls)} calls: expected at most ${names.name('slidingWindow')} (the window could never hold enough calls for the rate to trip)`,
+    });
   }
   return conflicts;
 }
@@ -428,6 +522,7 @@ export function describeWebhookUrl(url: string): string {
 export function describeConfig(config: Config): Record<string, string | number | boolean> {
   return {
     HTTP_CLIENT: config.upstream,
+    ROUTES_FILE: config.routesFile ?? 'unset',
     PROBE_PATH: config.probePath,
     ERROR_THRESHOLD: config.errorThreshold,
     TIME_WINDOW: config.timeWindowMs / 1000,

@@ -509,7 +509,7 @@ describe('trip and recovery policies', () => {
 
     it('MINIMUM_CALLS over a SLIDING_WINDOW of calls, with the rate on, names both', () => {
       expect(errors({ ...base, FAILURE_RATE_THRESHOLD: '50', SLIDING_WINDOW: '20', MINIMUM_CALLS: '30' })).toEqual([
-        'MINIMUM_CALLS=30 is more than SLIDING_WINDOW=20 calls: expected at most SLIDING_WINDOW (the window could never hold enough calls for the rate to trip)',
+        'MINIMUM_CALLS="30" is more than SLIDING_WINDOW=20 calls: expected at most SLIDING_WINDOW (the window could never hold enough calls for the rate to trip)',
       ]);
       // a time window can hold any number of calls; with the rate off neither is used
       expect(valid({ FAILURE_RATE_THRESHOLD: '50', SLIDING_WINDOW: '10s', MINIMUM_CALLS: '30' }).minimumCalls).toBe(30);

@@ -2,7 +2,7 @@
  * The real process: the monitor compiled to JavaScript and run under plain node, as Docker runs it.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { hostname, tmpdir } from 'node:os';
@@ -295,6 +295,69 @@ it('exits 78 with one line for a TIME_WINDOW below 1 ms', async () => {
   expect(monitor.stderr()).toBe(
     'configuration error: TIME_WINDOW="0.0000001" is not valid: expected a number of seconds >= 0.001 and <= 86400 (decimals allowed, e.g. 0.5)\n',
   );
+  expect(monitor.stdout()).toBe('');
+});
+
+it('exits 78 for a bad ROUTES_FILE before anything starts, one line per problem with the variables\'', async () => {
+  let requests = 0;
+  const server = await startServer((_req, res) => {
+    requests += 1;
+    res.end();
+  });
+  // relative to the working directory, as the error lines show it
+  writeFileSync(
+    path.join(workdir, 'routes.yaml'),
+    ['routes:', '  - name: catalog', '    prefix: /api/catalog/', `    upstream: 127.0.0.1:${server.port}`, '  - name: reviews', '    prefix: api/reviews/', `    upstream: 127.0.0.1:${server.port}`, '    errorTreshold: 2', ''].join('\n'),
+  );
+  const [adminPort, proxyPort] = [await closedPort(), await closedPort()];
+  const monitor = run({
+    HTTP_CLIENT: `127.0.0.1:${server.port}`,
+    ROUTES_FILE: 'routes.yaml',
+    ERROR_THRESHOLD: '0',
+    ADMIN_PORT: String(adminPort),
+    PROXY_PORT: String(proxyPort),
+  });
+  const { code } = await monitor.exited;
+  expect(code).toBe(78);
+  expect(monitor.stderr().trim().split('\n')).toEqual([
+    'configuration error: ERROR_THRESHOLD="0" is not valid: expected an integer >= 1',
+    'configuration error: ROUTES_FILE=routes.yaml: route "reviews" (line 6): prefix "api/reviews/" is not valid: expected a path starting with / (no spaces, no ? or #), e.g. /api/catalog/',
+    expect.stringMatching(/^configuration error: ROUTES_FILE=routes\.yaml: route "reviews" \(line 8\): unknown key "errorTreshold": expected name, prefix, upstream, or a setting: errorThreshold, /),
+  ]);
+  // no start line, no listener, no probe
+  expect(monitor.stdout()).toBe('');
+  expect(requests).toBe(0);
+  expect(await accepts('127.0.0.1', adminPort)).toBe(false);
+  expect(await accepts('127.0.0.1', proxyPort)).toBe(false);
+  await server.close();
+});
+
+it("with a good ROUTES_FILE, probes each route's upstream at its probePath, and says so in the start line", async () => {
+  const probed: string[] = [];
+  const catalog = await startServer((req, res) => (probed.push(`catalog ${req.url}`), res.end('{}')));
+  const reviews = await startServer((req, res) => (probed.push(`reviews ${req.url}`), res.end('{}')));
+  const routes = [
+    { name: 'catalog', prefix: '/api/catalog/', upstream: `127.0.0.1:${catalog.port}`, probePath: '/api/catalog/health' },
+    { name: 'reviews', prefix: '/api/reviews/', upstream: `127.0.0.1:${reviews.port}`, errorThreshold: 5 },
+  ];
+  writeFileSync(path.join(workdir, 'routes.json'), JSON.stringify({ routes }));
+  // HTTP_CLIENT is still required, but with a routes file nothing goes there
+  const monitor = run({ ...fast, HTTP_CLIENT: '127.0.0.1:9', ROUTES_FILE: 'routes.json' });
+  await waitFor(() => probed.includes('catalog /api/catalog/health') && probed.includes('reviews /'), 'a probe on each route');
+  const [start] = monitor.stdout().split('\n');
+  expect(start).toContain(`monitor started: probing catalog=http://127.0.0.1:${catalog.port}/api/catalog/health reviews=http://127.0.0.1:${reviews.port}/ every 0.1 s; `);
+  expect(start).toContain(' ROUTES_FILE=routes.json ');
+  monitor.child.kill('SIGTERM');
+  expect((await monitor.exited).code).toBe(0);
+  expect(monitor.stderr()).toBe('');
+  await Promise.all([catalog.close(), reviews.close()]);
+});
+
+it('exits 78 when ROUTES_FILE cannot be read', async () => {
+  const monitor = run({ HTTP_CLIENT: '127.0.0.1:9', ROUTES_FILE: '/nonexistent/routes.yaml' });
+  const { code } = await monitor.exited;
+  expect(code).toBe(78);
+  expect(monitor.stderr()).toBe('configuration error: ROUTES_FILE=/nonexistent/routes.yaml cannot be read (ENOENT): expected a readable JSON or YAML file\n');
   expect(monitor.stdout()).toBe('');
 });
 
