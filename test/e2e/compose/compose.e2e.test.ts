@@ -295,3 +295,42 @@ it('--profile observability adds Prometheus with the rules: stop nginx and Circu
     `compose e2e (observability): Prometheus scraping ${readySeconds.toFixed(1)} s after up, alert ${alert?.state} ${pendingSeconds.toFixed(1)} s after stop nginx, resolved ${resolvedSeconds.toFixed(1)} s after start nginx; whole test ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
   );
 });
+
+it('the routes demo: stop reviews and only its route opens, catalog keeps answering; start it and it closes', async () => {
+  const t0 = Date.now();
+  // the stack of the tests above, with the override the README gives: reviews added, nginx and the monitor recreated
+  const routes: Stack = { project: PROJECT, files: ['docker-compose.routes.yml'] };
+  const before = monitorLog().length;
+  composeIn(routes, 'up', '-d', '--build');
+  await waitForLog(/ info \[reviews\] probe ok: HTTP 200 in \d+ ms$/, 60_000, before);
+  await waitForLog(/ info \[catalog\] probe ok: HTTP 200 in \d+ ms$/, 60_000, before);
+  expect((await fetch('http://127.0.0.1:8080/api/catalog/')).status).toBe(200);
+  expect((await fetch('http://127.0.0.1:8080/api/reviews/')).status).toBe(200);
+  // a path no route has: the monitor's own 404
+  expect((await fetch('http://127.0.0.1:8080/')).status).toBe(404);
+
+  const beforeStop = monitorLog().length;
+  composeIn(routes, 'stop', 'reviews');
+  const openLine = await waitForLog(/ warn \[reviews\] Circuit changed from closed to open /, 30_000, beforeStop);
+  expect(openLine).toMatch(/\(3 consecutive failures, last: HTTP 502; trial in 10 s\)$/);
+  const statuses = { catalog: [] as number[], reviews: [] as number[] };
+  for (let i = 0; i < 50; i += 1) {
+    statuses.catalog.push((await fetch(`http://127.0.0.1:8080/api/catalog/?i=${i}`)).status);
+    statuses.reviews.push((await fetch(`http://127.0.0.1:8080/api/reviews/?i=${i}`)).status);
+  }
+  expect(statuses.catalog.filter((code) => code !== 200)).toEqual([]);
+  expect(statuses.reviews.filter((code) => code !== 503)).toEqual([]);
+  const status = (await (await fetch('http://127.0.0.1:8081/status')).json()) as { overall: unknown; routes: { name: string; state: string }[] };
+  expect(status.overall).toEqual({ state: 'open', routesNotClosed: ['reviews'] });
+  expect(status.routes.map(({ name, state }) => `${name} ${state}`)).toEqual(['catalog closed', 'reviews open']);
+  // nothing of catalog's changed
+  expect(monitorLog().slice(beforeStop).filter((line) => line.includes('[catalog] Circuit changed'))).toEqual([]);
+  writeFileSync(LAST_RUN('routes-monitor.log'), `${monitorLog().slice(before).join('\n')}\n`);
+  writeFileSync(LAST_RUN('routes-status.json'), `${JSON.stringify(status)}\n`);
+
+  const beforeStart = monitorLog().length;
+  composeIn(routes, 'start', 'reviews');
+  await waitForLog(/ info \[reviews\] Circuit changed from half_open to closed \(3 consecutive trial successes\)$/, 60_000, beforeStart);
+  expect((await fetch('http://127.0.0.1:8080/api/reviews/')).status).toBe(200);
+  process.stdout.write(`compose e2e (routes): whole scenario ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+});
