@@ -8,8 +8,9 @@
  * process; latencies come from its per-response hrtime figures (its own histogram keeps whole ms).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { createLocalNginx, freePort, type LocalNginx } from '../test/support/nginx';
@@ -37,12 +38,13 @@ const MONITOR_MAIN = path.join(ROOT, 'monitor/dist/main.js');
 const EVENTS_CLIENTS = Number(process.env.BENCH_EVENTS_CLIENTS ?? 0);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-type TargetName = 'direct' | 'nginx' | 'guarded' | 'passthrough';
+type TargetName = 'direct' | 'nginx' | 'guarded' | 'guardedRoutes' | 'passthrough';
 const LABELS: Record<TargetName, string> = {
   direct: 'upstream directly (no proxy)',
   nginx: 'nginx (project template)',
   passthrough: 'minimal node:http pass-through',
   guarded: "monitor's guarded proxy",
+  guardedRoutes: "monitor's guarded proxy, two routes (ROUTES_FILE)",
 };
 
 interface Target {
@@ -242,6 +244,7 @@ export async function runProxyBench(): Promise<PartResult> {
 
   const processes: NodeProcess[] = [];
   let nginx: LocalNginx | undefined;
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'bench-proxy-'));
   try {
     const upstream = NodeProcess.start('upstream', [serverJs], { PORT: '0' });
     processes.push(upstream);
@@ -272,12 +275,22 @@ export async function runProxyBench(): Promise<PartResult> {
     processes.push(monitor);
     const guardedUrl = `http://127.0.0.1:${proxyPort}/`;
     await answers(guardedUrl);
+    // the same monitor with two routes to the same upstream: the load goes to the longer prefix,
+    // so each request pays for the route lookup, and a second probe loop runs beside it
+    const routesFile = path.join(scratch, 'routes.json');
+    writeFileSync(routesFile, JSON.stringify({ routes: [{ name: 'rest', prefix: '/', upstream: `127.0.0.1:${upstreamPort}` }, { name: 'api', prefix: '/api/', upstream: `127.0.0.1:${upstreamPort}` }] }));
+    const routesProxyPort = await freePort();
+    const routesMonitor = NodeProcess.start('monitor-routes', [...monitorFlags, MONITOR_MAIN], { ...monitorEnv, ROUTES_FILE: routesFile, PROXY_PORT: String(routesProxyPort), ADMIN_PORT: String(await freePort()) }, monitorNode);
+    processes.push(routesMonitor);
+    const routesUrl = `http://127.0.0.1:${routesProxyPort}/api/`;
+    await answers(routesUrl);
 
     const targets: Target[] = [
       { name: 'direct', url: `${upstreamUrl}/`, pids: () => [] },
       { name: 'nginx', url: `${nginx.url}/`, pids: () => withChildren(nginxPid) },
       { name: 'passthrough', url: `http://127.0.0.1:${passthroughPort}/`, pids: () => [passthrough.pid] },
       { name: 'guarded', url: guardedUrl, pids: () => [monitor.pid] },
+      { name: 'guardedRoutes', url: routesUrl, pids: () => [routesMonitor.pid] },
     ];
     process.stdout.write('proxy: warm-up\n');
     for (const target of targets) await load(target, 1, LOAD_CONNECTIONS);
@@ -304,6 +317,7 @@ export async function runProxyBench(): Promise<PartResult> {
   } finally {
     for (const child of processes.reverse()) await child.stop();
     await nginx?.dispose();
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
@@ -353,7 +367,7 @@ function report(input: ReportInput): PartResult {
       .map(([status, count]) => `${status}: ${count.toLocaleString('en-US')}`)
       .join(', ')}${errors > 0 ? `; errors/timeouts: ${errors}` : ''}`;
   };
-  const order: TargetName[] = ['direct', 'nginx', 'passthrough', 'guarded'];
+  const order: TargetName[] = ['direct', 'nginx', 'passthrough', 'guarded', 'guardedRoutes'];
   const perRound = (phase: PhaseResults, kind: 'throughput' | 'latency', a: TargetName, b: TargetName, pick: (load: Load) => number, combine: (x: number, y: number) => number) =>
     (phase[kind][a] ?? []).map((load, i) => combine(pick(load), pick((phase[kind][b] ?? [])[i] as Load)));
 
@@ -362,6 +376,7 @@ function report(input: ReportInput): PartResult {
   const addedP99 = summarize(perRound(closed, 'latency', 'guarded', 'passthrough', (l) => l.p99Ms, (x, y) => x - y));
   const addedP50 = summarize(perRound(closed, 'latency', 'guarded', 'passthrough', (l) => l.p50Ms, (x, y) => x - y));
   const addedP99Direct = summarize(perRound(closed, 'latency', 'guarded', 'direct', (l) => l.p99Ms, (x, y) => x - y));
+  const routesRatio = summarize(perRound(closed, 'throughput', 'guardedRoutes', 'guarded', (l) => l.requestsPerSecond, (x, y) => x / y));
   const cpuRatio = summarize(perRound(closed, 'throughput', 'guarded', 'passthrough', (l) => l.cpuUsPerRequest, (x, y) => x / y));
   const openP99 = med(open.latency.guarded, (l) => l.p99Ms);
   const openP50 = med(open.latency.guarded, (l) => l.p50Ms);
@@ -397,6 +412,7 @@ function report(input: ReportInput): PartResult {
       columns: ['comparison', 'value'],
       rows: [
         ['throughput, guarded / pass-through', `${fixed(throughputRatio.median, 3)} (${fixed(throughputRatio.min, 3)}-${fixed(throughputRatio.max, 3)})`],
+        ['throughput, two routes / one route', `${fixed(routesRatio.median, 3)} (${fixed(routesRatio.min, 3)}-${fixed(routesRatio.max, 3)})`],
         ['throughput, guarded / nginx', `${fixed(nginxRatio.median, 3)} (${fixed(nginxRatio.min, 3)}-${fixed(nginxRatio.max, 3)})`],
         ['CPU per request, guarded / pass-through', `${fixed(cpuRatio.median, 2)} (${fixed(cpuRatio.min, 2)}-${fixed(cpuRatio.max, 2)})`],
         ['added p50 one at a time, guarded - pass-through, ms', `${fixed(addedP50.median, 3)} (${fixed(addedP50.min, 3)}-${fixed(addedP50.max, 3)})`],
@@ -443,13 +459,16 @@ function report(input: ReportInput): PartResult {
 
   const targets: TargetResult[] = [
     {
-      target: 'guarded proxy at least 0.85x the throughput of the minimal pass-through proxy',
+      target: 'guarded proxy at least 1.0x the throughput of the minimal pass-through proxy',
       measured: `${fixed(throughputRatio.median, 3)}x (per-round ratios ${fixed(throughputRatio.min, 3)}-${fixed(throughputRatio.max, 3)})`,
-      verdict: throughputRatio.median >= 0.85 ? 'met' : 'missed',
-      detail:
-        throughputRatio.median >= 0.85
-          ? `the guarded proxy spends ${fixed(cpuRatio.median, 2)}x the pass-through's CPU per request (breaker, header rules, timers, metrics).`
-          : `missed by ${fixed((1 - throughputRatio.median / 0.85) * 100)}%: it spends ${fixed(cpuRatio.median, 2)}x the pass-through's CPU per request on the same two cores.`,
+      verdict: throughputRatio.median >= 1 ? 'met' : 'missed',
+      detail: throughputRatio.median >= 1 ? 'its upstream client is undici, the pass-through\'s is http.request with a keep-alive agent.' : `missed by ${fixed((1 - throughputRatio.median) * 100)}%.`,
+    },
+    {
+      target: 'guarded proxy CPU per request at most 1.0x the pass-through\'s',
+      measured: `${fixed(cpuRatio.median, 2)}x (per round ${fixed(cpuRatio.min, 2)}-${fixed(cpuRatio.max, 2)})`,
+      verdict: cpuRatio.median <= 1 ? 'met' : 'missed',
+      detail: cpuRatio.median <= 1 ? 'breaker, header rules, timers and metrics included.' : `missed by ${fixed((cpuRatio.median - 1) * 100)}%.`,
     },
     {
       target: 'p99 added latency at most 1 ms (guarded minus pass-through, one request at a time)',
@@ -458,13 +477,19 @@ function report(input: ReportInput): PartResult {
       detail: addedP99.median <= 1 ? 'within the limit.' : `missed by ${fixed(addedP99.median - 1, 3)} ms.`,
     },
     {
-      target: 'open answers under 1 ms',
+      target: 'open answers p99 under 0.2 ms, one at a time',
       measured: `503 one at a time: p50 ${fixed(openP50.median, 3)} ms, p99 ${fixed(openP99.median, 3)} ms; flat out: p99 ${fixed(openLoadP99.median, 3)} ms`,
-      verdict: openP99.median < 1 ? 'met' : 'missed',
+      verdict: openP99.median < 0.2 ? 'met' : 'missed',
       detail:
-        openP99.median < 1
+        openP99.median < 0.2
           ? `every answer a 503 (see the table), with Retry-After ${input.openAnswer.retryAfter} and ${input.openAnswer.body}; flat out the latency is the load generator's queueing, not the proxy's work.`
-          : `missed by ${fixed(openP99.median - 1, 3)} ms.`,
+          : `missed by ${fixed(openP99.median - 0.2, 3)} ms (the figure includes autocannon's own time per response, in the same process and on the same two cores).`,
+    },
+    {
+      target: 'two routes at least 0.97x the throughput of one',
+      measured: `${fixed(routesRatio.median, 3)}x (per-round ratios ${fixed(routesRatio.min, 3)}-${fixed(routesRatio.max, 3)})`,
+      verdict: routesRatio.median >= 0.97 ? 'met' : 'missed',
+      detail: routesRatio.median >= 0.97 ? 'the longest-prefix lookup and the second probe loop cost next to nothing.' : `missed by ${fixed((1 - routesRatio.median / 0.97) * 100)}%.`,
     },
     ...(events && eventsRatio
       ? [

@@ -296,7 +296,7 @@ it('--profile observability adds Prometheus with the rules: stop nginx and Circu
   );
 });
 
-it('the routes demo: stop reviews and only its route opens, catalog keeps answering; start it and it closes', async () => {
+it('the routes demo: stop reviews and only its route opens, catalog keeps answering; start it and it closes; stop nginx and both open, start it and both close', async () => {
   const t0 = Date.now();
   // the stack of the tests above, with the override the README gives: reviews added, nginx and the monitor recreated
   const routes: Stack = { project: PROJECT, files: ['docker-compose.routes.yml'] };
@@ -332,5 +332,18 @@ it('the routes demo: stop reviews and only its route opens, catalog keeps answer
   composeIn(routes, 'start', 'reviews');
   await waitForLog(/ info \[reviews\] Circuit changed from half_open to closed \(3 consecutive trial successes\)$/, 60_000, beforeStart);
   expect((await fetch('http://127.0.0.1:8080/api/reviews/')).status).toBe(200);
+
+  // nginx in front of both: both routes open, each on its own count; start it and each closes
+  const beforeNginx = monitorLog().length;
+  composeIn(routes, 'stop', 'nginx');
+  await waitForLog(/ warn \[catalog\] Circuit changed from closed to open /, 30_000, beforeNginx);
+  await waitForLog(/ warn \[reviews\] Circuit changed from closed to open /, 30_000, beforeNginx);
+  const bothOpen = (await (await fetch('http://127.0.0.1:8081/status')).json()) as { overall: unknown };
+  expect(bothOpen.overall).toEqual({ state: 'open', routesNotClosed: ['catalog', 'reviews'] });
+  const beforeNginxStart = monitorLog().length;
+  composeIn(routes, 'start', 'nginx');
+  await waitForLog(/ info \[catalog\] Circuit changed from half_open to closed /, 60_000, beforeNginxStart);
+  await waitForLog(/ info \[reviews\] Circuit changed from half_open to closed /, 60_000, beforeNginxStart);
+  writeFileSync(LAST_RUN('routes-monitor.log'), `${monitorLog().slice(before).join('\n')}\n`);
   process.stdout.write(`compose e2e (routes): whole scenario ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 });
