@@ -306,6 +306,9 @@ export async function runBreakerBench(): Promise<PartResult> {
     ),
   ];
 
+  const registry = await registryFigures();
+  tables.push(registry.table);
+
   const opossum = { version: versionOf('opossum'), engines: enginesOf('opossum') };
   const cockatiel = { version: versionOf('cockatiel'), engines: enginesOf('cockatiel') };
   const coreOpen = ns('ours-core', 'open', 'sequential').median;
@@ -352,7 +355,55 @@ export async function runBreakerBench(): Promise<PartResult> {
       versions: { opossum, cockatiel },
       times: Object.fromEntries(times),
       heaps: Object.fromEntries(heaps),
+      registry: registry.data,
     },
+  };
+}
+
+const REGISTRY_REPS = 3;
+const REGISTRY_GETS = { hit: 'a key it keeps', miss: 'a new key, room left (a breaker made)', evict: 'a new key, all 256 slots idle and closed (one evicted, one made)' } as const;
+const REGISTRY_MEMORY = [
+  { keys: 256, maxKeys: 256 },
+  { keys: 10_000, maxKeys: 256 },
+  { keys: 10_000, maxKeys: 10_000 },
+] as const;
+
+/** The breaker registry (issue 23): get() per kind and the memory of many keys through a bounded registry, each in fresh processes. */
+export async function registryFigures(): Promise<{ table: Table; data: unknown }> {
+  const worker = compileForChild('bench/registry-worker.ts');
+  const run = async (args: readonly string[]) => {
+    const result = await runNode(args);
+    if (result.code !== 0) throw new Error(`registry worker ${args.slice(1).join(' ')}: exit ${result.code}: ${result.stderr.trim()}`);
+    return JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number>;
+  };
+  const gets: Record<string, number[]> = {};
+  const memory: Record<string, { heap: number[]; size: number }> = {};
+  for (let rep = 0; rep < REGISTRY_REPS; rep++) {
+    process.stdout.write(`breaker: registry ${rep + 1}/${REGISTRY_REPS}\n`);
+    for (const kind of Object.keys(REGISTRY_GETS)) (gets[kind] ??= []).push((await run([worker, 'time', kind])).nsPerGet as number);
+    for (const { keys, maxKeys } of REGISTRY_MEMORY) {
+      const sample = await run(['--expose-gc', worker, 'memory', String(keys), String(maxKeys)]);
+      const entry = (memory[`${keys}/${maxKeys}`] ??= { heap: [], size: sample.size as number });
+      entry.heap.push(sample.heapBytes as number);
+    }
+  }
+  const range = (values: readonly number[], scale = 1, decimals = 0) => {
+    const s = summarize(values.map((v) => v / scale));
+    return `${fixed(s.median, decimals)} (${fixed(s.min, decimals)}-${fixed(s.max, decimals)})`;
+  };
+  return {
+    table: {
+      title: `BreakerRegistry (issue 23): ns per get() and the heap kept by many keys, median (min-max) of ${REGISTRY_REPS} processes`,
+      columns: ['case', 'figure'],
+      rows: [
+        ...Object.entries(REGISTRY_GETS).map(([kind, label]) => [`get(), ${label}: ns per call`, range(gets[kind] ?? [], 1, 0)]),
+        ...REGISTRY_MEMORY.map(({ keys, maxKeys }) => {
+          const entry = memory[`${keys}/${maxKeys}`];
+          return [`${keys.toLocaleString('en-US')} keys, maxKeys ${maxKeys.toLocaleString('en-US')} (kept ${entry?.size ?? '?'}): heap it holds after GC, KB`, range(entry?.heap ?? [], 1024, 0)];
+        }),
+      ],
+    },
+    data: { gets, memory },
   };
 }
 
