@@ -11,6 +11,7 @@ import { ConcurrencyLimitError } from './errors/concurrency-limit-error';
 import { TimeoutError } from './errors/timeout-error';
 import type { CallEnd, ConcurrencyLimiter } from './limiter/limiter';
 
+/** How `execute`, `tryExecute`, `wrap` and `@guarded` run a call: every option may be left out. */
 export interface CallOptions<T> {
   /**
    * ms the call may take; then its signal is aborted with a TimeoutError, the call counts as a
