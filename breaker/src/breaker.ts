@@ -86,10 +86,13 @@ export type TransitionCause =
   | { readonly kind: 'manual' };
 
 export interface Transition {
+  /** the state left */
   readonly from: State;
+  /** the state entered */
   readonly to: State;
   /** clock time of the change, ms */
   readonly at: number;
+  /** why the state changed: a trip, a trial's outcome, the end of the open window, a manual call */
   readonly cause: TransitionCause;
   /** when `to` is open: ms until the circuit admits a trial (the window in force) */
   readonly openForMs?: number;
@@ -102,7 +105,9 @@ export interface Transition {
  * state that has since ended (another epoch) cannot touch the new state.
  */
 export interface Ticket {
+  /** the state period it was admitted in: an outcome from an earlier period is late and changes nothing */
   readonly epoch: number;
+  /** whether the call is a half_open trial */
   readonly trial: boolean;
 }
 
@@ -167,7 +172,9 @@ export interface FailureEvent extends CallEvent {
 
 /** A result reported after its state had ended: ignored. */
 export interface LateEvent {
+  /** clock time the result arrived, ms */
   readonly at: number;
+  /** the result, as the caller recorded it */
   readonly outcome: Outcome;
 }
 
@@ -406,6 +413,7 @@ export class CircuitBreaker {
     if (settle(ticket) && ticket.epoch === this.epoch) this.inFlight -= 1;
   }
 
+  /** The breaker as it is now (state, counts, settings in force), for a status page or a metric. */
   snapshot(): BreakerSnapshot {
     this.advance();
     return {

@@ -1,5 +1,6 @@
 /** A monotonic clock in milliseconds. Injected so time-dependent logic is tested without sleeps. */
 export interface Clock {
+  /** the time now, in ms from an arbitrary origin; never goes back */
   now(): number;
 }
 

@@ -11,6 +11,7 @@ import { ConcurrencyLimitError } from './errors/concurrency-limit-error';
 import { TimeoutError } from './errors/timeout-error';
 import type { CallEnd, ConcurrencyLimiter } from './limiter/limiter';
 
+/** How `execute`, `tryExecute`, `wrap` and `@guarded` run a call: every option may be left out. */
 export interface CallOptions<T> {
   /**
    * ms the call may take; then its signal is aborted with a TimeoutError, the call counts as a
@@ -57,8 +58,10 @@ export type CallResult<T> =
 /**
  * Given to calls that nothing can abort (no timeout, no caller signal): one shared signal instead of
  * an AbortController per call. It never aborts, so a listener added to it must be removed by its owner.
+ * Making it has no effect outside it: a call marked pure, so a bundler may drop it when unused
+ * (reading `.signal` off a bare `new` would not count as pure: a getter could do anything).
  */
-const NEVER_ABORTED = new AbortController().signal;
+const NEVER_ABORTED: AbortSignal = /* @__PURE__ */ (() => new AbortController().signal)();
 
 /**
  * Runs `fn` if the breaker admits it (and the limiter has a slot); see CallOptions. Rejects with a

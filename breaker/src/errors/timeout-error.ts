@@ -2,7 +2,10 @@
 export class TimeoutError extends Error {
   override readonly name = 'TimeoutError';
 
-  constructor(readonly timeoutMs: number) {
+  constructor(
+    /** the limit the call outlived, ms */
+    readonly timeoutMs: number,
+  ) {
     super(`timeout after ${timeoutMs} ms`);
   }
 }

@@ -2,6 +2,7 @@ import { monotonicClock, type Clock } from '../clock';
 import { Baseline } from './baseline';
 import { unmatchedRelease, wholeLimit, type CallEnd, type ConcurrencyLimiter } from './limiter';
 
+/** The options of an AdaptiveLimiter; every one has a default (ADAPTIVE_LIMITER_DEFAULTS). */
 export interface AdaptiveLimiterOptions {
   /** the floor: the limit never goes below it; default 4 */
   readonly minLimit?: number;

@@ -1,6 +1,7 @@
 import { monotonicClock, type Clock } from '../clock';
 import { unmatchedRelease, wholeLimit, type CallEnd, type ConcurrencyLimiter } from './limiter';
 
+/** The options of a FixedLimiter. */
 export interface FixedLimiterOptions {
   /** calls allowed in flight at once (an integer >= 1) */
   readonly limit: number;

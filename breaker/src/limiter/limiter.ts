@@ -13,6 +13,7 @@ import type { Clock } from '../clock';
  */
 export type CallEnd = 'success' | 'failure' | 'timeout' | 'dropped';
 
+/** What `execute` asks of a limiter (FixedLimiter and AdaptiveLimiter implement it; a caller may bring its own). */
 export interface ConcurrencyLimiter {
   /** Takes a slot when fewer than `limit` calls are in flight; false otherwise. Never queues, never waits. */
   tryAcquire(): boolean;

@@ -22,6 +22,7 @@ import { Listeners } from '../listeners';
 import { mergeSettings, type BreakerOverrides, type BreakerSettings } from './overrides';
 import { RecencyList, type RecencyLinks } from './recency';
 
+/** The options of a BreakerRegistry; every one has a default. */
 export interface RegistryOptions {
   /** the settings every breaker starts from; default: the breaker's defaults */
   readonly template?: BreakerSettings;
@@ -37,6 +38,7 @@ export interface RegistryOptions {
   readonly clock?: Clock;
 }
 
+/** The defaults of the registry's options. */
 export const REGISTRY_DEFAULTS = { maxKeys: 1_000 } as const;
 
 /** A breaker's event with the key of the breaker it came from. */
@@ -62,10 +64,14 @@ export interface RegistryEvents {
   readonly overflow: OverflowEvent;
 }
 
+/** The events a registry emits: `on(name, listener)` takes one of them. */
 export type RegistryEventName = keyof RegistryEvents;
+/** A listener of one registry event. */
 export type RegistryListener<E extends RegistryEventName> = (event: RegistryEvents[E]) => void;
 
+/** The registry as it is now: its bound, its counters and a snapshot of every breaker kept. */
 export interface RegistrySnapshot {
+  /** the most breakers kept at once */
   readonly maxKeys: number;
   /** breakers kept now */
   readonly size: number;
@@ -89,7 +95,12 @@ interface Entry extends RecencyLinks<Entry> {
   readonly detach: { [E in BreakerEventName]?: () => void };
 }
 
+/**
+ * One breaker per key (a host, a tenant, a route), made on first `get(key)` from the template and the
+ * key's overrides; at most `maxKeys` kept, idle closed ones forgotten first.
+ */
 export class BreakerRegistry {
+  /** the most breakers kept at once */
   readonly maxKeys: number;
   private readonly clock: Clock;
   private readonly template: BreakerSettings;
@@ -190,6 +201,7 @@ export class BreakerRegistry {
     };
   }
 
+  /** The registry and every breaker it keeps, as they are now. */
   snapshot(): RegistrySnapshot {
     const held = [...this.entries.values()].filter((entry) => !entry.listed);
     const kept = [...held, ...this.closed.fromOldest()];
