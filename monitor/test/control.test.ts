@@ -92,6 +92,76 @@ describe('with ADMIN_TOKEN', () => {
   });
 });
 
+describe('with several routes (SPEC "Routes"): ?route= names the one to act on', () => {
+  const ROUTES = ['catalog', 'reviews'];
+  const several = async (): Promise<AdminRig> => {
+    const r = await adminRig({ ADMIN_TOKEN: TOKEN }, {}, { routes: ROUTES });
+    cleanups.push(() => r.close());
+    return r;
+  };
+  const postTo = (r: AdminRig, target: string) => call(r.port, { method: 'POST', path: target, headers: { Authorization: `Bearer ${TOKEN}` } });
+  const states = (r: AdminRig) => r.routes.map((route) => `${route.name} ${route.breaker.state}`);
+
+  it('isolates and resets the named route alone, says which in the answer, the log line and /events', async () => {
+    const r = await several();
+    const events = await SseClient.connect(r.port);
+    cleanups.push(() => events.close());
+    await events.next('snapshot');
+
+    const isolated = await postTo(r, '/breaker/isolate?route=reviews');
+    expect(isolated.status).toBe(200);
+    expect(JSON.parse(isolated.body)).toEqual({ action: 'isolate', route: 'reviews', changed: true, from: 'closed', state: 'isolated' });
+    expect(states(r)).toEqual(['catalog closed', 'reviews isolated']);
+    expect((await events.next('transition')).data).toMatchObject({ route: 'reviews', from: 'closed', to: 'isolated' });
+
+    const reset = await postTo(r, '/breaker/reset?route=reviews');
+    expect(JSON.parse(reset.body)).toEqual({ action: 'reset', route: 'reviews', changed: true, from: 'isolated', state: 'closed' });
+    expect(JSON.parse((await postTo(r, '/breaker/reset?route=catalog')).body)).toEqual({ action: 'reset', route: 'catalog', changed: false, from: 'closed', state: 'closed' });
+    expect(r.logger.messages()).toEqual([
+      'info [reviews] Circuit changed from closed to isolated (manual: isolated until reset)',
+      'info [reviews] admin control: isolate from 127.0.0.1: circuit closed -> isolated',
+      'info [reviews] Circuit changed from isolated to closed (manual: reset)',
+      'info [reviews] admin control: reset from 127.0.0.1: circuit isolated -> closed',
+      'info [catalog] admin control: reset from 127.0.0.1: circuit already closed',
+    ]);
+    expect(r.logger.lines[1]!.fields).toEqual({ event: 'control', action: 'isolate', client: '127.0.0.1', from: 'closed', to: 'isolated', changed: true, route: 'reviews' });
+  });
+
+  it.each([
+    ['no route', '/breaker/isolate', 400, 'this monitor has several routes: say which with ?route=NAME (routes: catalog, reviews)'],
+    ['an empty route', '/breaker/isolate?route=', 404, 'no route named "" (routes: catalog, reviews)'],
+    ['a route the file does not have', '/breaker/isolate?route=ratings', 404, 'no route named "ratings" (routes: catalog, reviews)'],
+    ['a prefix instead of a name', '/breaker/isolate?route=%2Freviews%2F', 404, 'no route named "/reviews/" (routes: catalog, reviews)'],
+    ['two routes', '/breaker/isolate?route=catalog&route=reviews', 400, 'one route at a time: route is given 2 times (routes: catalog, reviews)'],
+  ])('%s: %s is refused, names the routes, changes nothing and is logged', async (_, target, status, error) => {
+    const r = await several();
+    const reply = await postTo(r, target);
+    expect(reply.status).toBe(status);
+    expect(JSON.parse(reply.body)).toEqual({ error, routes: ROUTES });
+    expect(states(r)).toEqual(['catalog closed', 'reviews closed']);
+    expect(r.logger.messages()).toEqual([`warn admin control refused: isolate from 127.0.0.1: ${error}`]);
+  });
+
+  it('the token comes first: a wrong one is 401 whatever the route says', async () => {
+    const r = await several();
+    const reply = await call(r.port, { method: 'POST', path: '/breaker/isolate?route=ratings', headers: { Authorization: `Bearer ${TOKEN}X` } });
+    expect(reply.status).toBe(401);
+  });
+});
+
+describe('with one route, ?route= may be left out or name it', () => {
+  it.each([
+    ['/breaker/isolate?route=default', 200],
+    ['/breaker/isolate?route=catalog', 404],
+  ])('%s is %s', async (target, status) => {
+    const r = await rig({ ADMIN_TOKEN: TOKEN });
+    const reply = await call(r.port, { method: 'POST', path: target, headers: { Authorization: `Bearer ${TOKEN}` } });
+    expect(reply.status).toBe(status);
+    if (status === 200) expect(JSON.parse(reply.body)).toEqual({ action: 'isolate', changed: true, from: 'closed', state: 'isolated' });
+    else expect(JSON.parse(reply.body)).toEqual({ error: 'no route named "catalog" (routes: default)', routes: ['default'] });
+  });
+});
+
 describe('Origin (SPEC "Admin API: who may ask")', () => {
   const postFrom = (r: AdminRig, headers: Record<string, string>) =>
     call(r.port, { method: 'POST', path: '/breaker/isolate', headers: { Authorization: `Bearer ${TOKEN}`, ...headers } });

@@ -72,6 +72,8 @@ describe('the snapshot', () => {
       probes: [],
       calls: [],
     });
+    // the one route's entry: its /status entry and the same recent events
+    expect(snapshot.routes).toEqual([{ ...(status.routes as object[])[0], recent: snapshot.recent }]);
   });
 
   it('HEAD answers the headers and holds no client; another method is 405', async () => {
@@ -121,6 +123,7 @@ describe('live events', () => {
       status: null,
       reason: 'ECONNREFUSED',
       latencyMs: 2,
+      route: 'default',
       state: 'closed',
       counters: { consecutiveFailures: 1, consecutiveSuccesses: 0, trialsInFlight: 0 },
     });
@@ -149,7 +152,7 @@ describe('live events', () => {
     r.wall += 1_000;
     r.intervals.run(1_000);
     const calls = await client.next('calls');
-    expect(calls.data).toEqual({ at: new Date(WALL_START + 1_000).toISOString(), seconds: 1, proxy: { success: 300 } });
+    expect(calls.data).toEqual({ at: new Date(WALL_START + 1_000).toISOString(), seconds: 1, proxy: { success: 300 }, route: 'default' });
     // a quiet period sends nothing
     r.intervals.run(1_000);
     await turn();
@@ -170,6 +173,60 @@ describe('live events', () => {
     await client.closed;
     await waitFor(() => r.admin.events.stats.clients === 0, 'the server to see the client leave');
     expect(r.intervals.periods()).toEqual([1_000]);
+  });
+});
+
+describe('several routes (SPEC "Routes")', () => {
+  const several = (events: Parameters<typeof adminRig>[1] = {}) => rig({}, events, { routes: ['catalog', 'reviews'] });
+
+  it("the snapshot has an entry per route with its /status entry and its own recent events, the overall state, and the first route's at the top", async () => {
+    const r = await several();
+    const [catalog, reviews] = r.routes;
+    trip(reviews!.breaker, 3, 'ECONNREFUSED');
+    catalog!.lastOutcome.record('probe', { ok: true, status: 200, latencyMs: 4 });
+    const client = await listen(r.port);
+    type Route = { name: string; state: string; recent: { transitions: { from: string; to: string }[]; probes: unknown[] } };
+    const snapshot = client.events[0]!.data as { overall: unknown; state: string; recent: unknown; routes: Route[] };
+    expect(snapshot.overall).toEqual({ state: 'open', routesNotClosed: ['reviews'] });
+    expect(snapshot.state).toBe('closed');
+    expect(snapshot.routes.map((route) => [route.name, route.state])).toEqual([
+      ['catalog', 'closed'],
+      ['reviews', 'open'],
+    ]);
+    expect(snapshot.routes[0]!.recent).toEqual({ transitions: [], probes: [{ at: new Date(WALL_START).toISOString(), ok: true, status: 200, reason: null, latencyMs: 4 }], calls: [] });
+    expect(snapshot.routes[1]!.recent.transitions.map((t) => `${t.from}->${t.to}`)).toEqual(['closed->open']);
+    expect(snapshot.routes[1]!.recent.probes).toEqual([]);
+    expect(snapshot.routes[1]!).toMatchObject({ prefix: '/reviews/', trialInSeconds: 10 });
+    expect(snapshot.recent).toEqual(snapshot.routes[0]!.recent);
+  });
+
+  it("every transition, probe result and count of calls names its route, with that route's state and counts", async () => {
+    const r = await several();
+    const [catalog, reviews] = r.routes;
+    const client = await listen(r.port);
+    trip(reviews!.breaker, 3, 'ECONNREFUSED');
+    reviews!.lastOutcome.record('probe', { ok: false, reason: 'ECONNREFUSED', latencyMs: 1 });
+    catalog!.lastOutcome.record('probe', { ok: true, status: 200, latencyMs: 4 });
+    const transition = await client.next('transition');
+    expect(transition.data).toMatchObject({ route: 'reviews', from: 'closed', to: 'open', status: { overall: { state: 'open' } } });
+    await client.until(() => client.named('probe').length === 2, 'two probes');
+    expect(client.named('probe').map((event) => [event.data.route, event.data.state, event.data.ok])).toEqual([
+      ['reviews', 'open', false],
+      ['catalog', 'closed', true],
+    ]);
+
+    r.metrics.route('catalog').callEnded('proxy', 'success', 0.01);
+    r.metrics.route('catalog').callEnded('proxy', 'success', 0.01);
+    r.metrics.route('reviews').callRejected('proxy', 'open');
+    r.wall += 1_000;
+    r.intervals.run(1_000);
+    await client.until(() => client.named('calls').length === 2, 'the calls of both routes');
+    expect(client.named('calls').map((event) => event.data)).toEqual([
+      { at: new Date(WALL_START + 1_000).toISOString(), seconds: 1, route: 'catalog', proxy: { success: 2 } },
+      { at: new Date(WALL_START + 1_000).toISOString(), seconds: 1, route: 'reviews', proxy: { rejected: 1 } },
+    ]);
+    // one sampler and one heartbeat, however many routes
+    expect(r.intervals.periods()).toEqual([1_000, 15_000]);
   });
 });
 
@@ -222,6 +279,29 @@ describe('limits', () => {
     }
     await reader.until(() => reader.named('transition').length === sent, `${sent} transitions`, 5_000);
     expect(r.admin.events.stats.bufferedBytes).toBeLessThan(maxBufferedBytes);
+  });
+
+  it('a snapshot larger than the bound is sent whole: a client is dropped only for what it fails to read beyond it', async () => {
+    const maxBufferedBytes = 64 * 1024;
+    const r = await rig({}, { maxBufferedBytes, recentProbes: 100_000 });
+    // some 13 MB of snapshot: more than the loopback's buffers take at once
+    for (let i = 0; i < 60_000; i += 1) r.lastOutcome.record('probe', { ok: false, reason: 'ECONNREFUSED: a long enough reason', latencyMs: i });
+    const socket = net.connect(r.port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => undefined);
+    cleanups.push(() => void socket.destroy());
+    socket.write('GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    socket.pause();
+    await waitFor(() => r.admin.events.stats.clients === 1, 'the client');
+    r.breaker.isolate();
+    await turn();
+    expect(r.admin.events.stats).toMatchObject({ clients: 1, dropped: 0 });
+    expect(r.admin.events.stats.bufferedBytes).toBeGreaterThan(maxBufferedBytes);
+    socket.resume();
+    await waitFor(() => received.includes('event: transition'), 'the snapshot, then the transition', 10_000);
+    expect(received).toContain('event: snapshot');
   });
 
   it('caps the clients: one more gets 503, and a place freed can be taken', async () => {

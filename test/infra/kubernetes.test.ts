@@ -40,6 +40,7 @@ interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   startupProbe?: Probe;
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: SecurityContext;
 }
@@ -229,7 +230,7 @@ describeWithTool('kubectl', kubectl.status === 0, 'kubectl not found: run script
   const base = (): K8sObject[] => rendered.base ?? [];
 
   it('renders the base and every overlay with kubectl kustomize', () => {
-    expect(OVERLAYS.sort()).toEqual(['one-pod', 'prometheus-operator']);
+    expect(OVERLAYS.sort()).toEqual(['one-pod', 'prometheus-operator', 'routes']);
     expect(base().map((item) => `${item.kind}/${item.metadata.name}`).sort()).toEqual([
       'ConfigMap/monitor-config',
       expect.stringMatching(/^ConfigMap\/nginx-templates-[a-z0-9]{10}$/),
@@ -430,6 +431,36 @@ describeWithTool('kubectl', kubectl.status === 0, 'kubectl not found: run script
     expect(serviceMonitor).toEqual({ selector: { matchLabels: { 'app.kubernetes.io/name': 'monitor' } }, endpoints: [{ port: 'admin', path: '/metrics', interval: '15s', relabelings: relabel }] });
     const podMonitor = object(objects, 'PodMonitor', 'client-monitor-sidecar').spec as { selector: unknown; podMetricsEndpoints: unknown[] };
     expect(podMonitor).toEqual({ selector: { matchLabels: { 'app.kubernetes.io/name': 'client' } }, podMetricsEndpoints: [{ port: 'admin', path: '/metrics', interval: '15s', relabelings: relabel }] });
+  });
+
+  it('the routes overlay gives both monitors ROUTES_FILE and the file, a valid routes file, from its own ConfigMap; the rest is the base', () => {
+    const objects = rendered['overlays/routes'] ?? [];
+    const routes = objects.find((item) => item.kind === 'ConfigMap' && item.metadata.name.startsWith('monitor-routes-'));
+    expect(routes?.metadata.name).toMatch(/^monitor-routes-[a-z0-9]{10}$/);
+    const { data = {} } = object(objects, 'ConfigMap', 'monitor-config');
+    expect(data).toEqual({ ...object(base(), 'ConfigMap', 'monitor-config').data, ROUTES_FILE: '/etc/monitor/routes/routes.yaml' });
+    for (const name of ['monitor', 'client']) {
+      const spec = podSpec(objects, name);
+      const monitor = find([...(spec.initContainers ?? []), ...spec.containers], 'monitor');
+      const mount = monitor.volumeMounts?.find((each) => each.mountPath === path.posix.dirname(data.ROUTES_FILE!));
+      expect([name, mount?.readOnly]).toEqual([name, true]);
+      expect([name, spec.volumes?.find((volume) => volume.name === mount?.name)?.configMap?.name]).toEqual([name, routes?.metadata.name]);
+    }
+    // the file as the monitor reads it
+    const dir = mkdtempSync(path.join(ROOT, '.k8s-routes-'));
+    try {
+      writeFileSync(path.join(dir, 'routes.yaml'), routes?.data?.['routes.yaml'] ?? '');
+      const parsed = parseConfig({ ...data, ROUTES_FILE: path.join(dir, 'routes.yaml') });
+      expect(parsed.ok ? parsed.config.routes.map((route) => `${route.name} ${route.prefix} ${route.upstream}`) : parsed.errors).toEqual([
+        'catalog /api/catalog/ http://nginx:80',
+        'reviews /api/reviews/ http://nginx:80',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // nothing else differs from the base but the two Deployments' volumes and mounts
+    const others = (list: K8sObject[]) => list.filter((item) => !['monitor-config', 'monitor', 'client'].includes(item.metadata.name) && !item.metadata.name.startsWith('monitor-routes-'));
+    expect(others(objects)).toEqual(others(base()));
   });
 
   it('the one-pod overlay puts upstream, nginx and the monitor in one pod that talks over localhost', () => {

@@ -163,7 +163,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
  * reserve a port: when another process takes one in between, the monitor says `cannot listen` and
  * exits, and it is started again on fresh ports.
  */
-async function startMonitor(env: Record<string, string>, onLine?: (line: string) => void): Promise<{ monitor: Service; adminPort: number; proxyPort: number }> {
+export async function startMonitor(env: Record<string, string>, onLine?: (line: string) => void): Promise<{ monitor: Service; adminPort: number; proxyPort: number }> {
   for (let attempt = 1; ; attempt++) {
     const [adminPort, proxyPort] = [await freePort(), await freePort()];
     const monitor = startNode('monitor', MONITOR_MAIN, { ...env, ADMIN_PORT: String(adminPort), PROXY_PORT: String(proxyPort) }, onLine);

@@ -144,10 +144,9 @@ class AdminApi {
 
   constructor(private readonly options: AdminOptions) {
     this.wallClock = options.wallClock ?? Date.now;
+    const routes = options.routes ?? [{ name: 'default', breaker: options.breaker, lastOutcome: options.lastOutcome }];
     this.events = new EventStream({
-      breaker: options.breaker,
-      lastOutcome: options.lastOutcome,
-      callTotals: () => options.metrics.callTotals(),
+      routes: routes.map(({ name, breaker, lastOutcome }) => ({ name, breaker, lastOutcome, callTotals: () => options.metrics.callTotals(name) })),
       status: () => this.status(),
       logger: options.logger,
       clock: options.clock,
@@ -155,7 +154,7 @@ class AdminApi {
       ...(options.events ? { settings: options.events } : {}),
     });
     this.control = new Control({
-      breaker: options.breaker,
+      routes,
       logger: options.logger,
       token: options.config.adminToken,
       clock: options.clock,

@@ -6,11 +6,15 @@
  * token-slowdown.ts). A call from a browser page of another origin is 403 whatever its token
  * (SPEC "Admin API: who may ask"). Every use, refused or not, is logged with the client's address;
  * the 429s are not, past the line that says the slow-down began, so a flood cannot flood the log.
+ *
+ * With several routes (SPEC "Routes") a call names its route, `?route=NAME`: without it 400, with
+ * a name the file does not have 404, both naming the routes there are; the lines name the route.
+ * With one route the parameter may be left out, and the answer and the lines are what they were.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import type { CircuitBreaker, Clock } from '@circuit-breaker-demo/breaker';
-import type { Logger } from '../logger';
+import { routeLogger, type Logger } from '../logger';
 import { clientAddress } from './client-address';
 import { TokenSlowdown, type SlowdownSettings } from './token-slowdown';
 
@@ -18,8 +22,15 @@ export type ControlAction = 'isolate' | 'reset';
 
 export const CONTROL_PATHS: Readonly<Record<string, ControlAction>> = { '/breaker/isolate': 'isolate', '/breaker/reset': 'reset' };
 
-export interface ControlOptions {
+/** A breaker control can act on: the route's name and its breaker. */
+export interface ControlRoute {
+  readonly name: string;
   readonly breaker: CircuitBreaker;
+}
+
+export interface ControlOptions {
+  /** every route, in the configuration's order (at least one) */
+  readonly routes: readonly ControlRoute[];
   readonly logger: Logger;
   /** ADMIN_TOKEN; undefined: control is off */
   readonly token: string | undefined;
@@ -55,10 +66,10 @@ export class Control {
       return;
     }
     const client = clientAddress(req);
-    const { logger, breaker } = this.options;
-    const refuse = (status: number, error: string, headers: http.OutgoingHttpHeaders = {}): void => {
+    const { logger } = this.options;
+    const refuse = (status: number, error: string, headers: http.OutgoingHttpHeaders = {}, more: object = {}): void => {
       logger.warn(`admin control refused: ${action} from ${client}: ${error}`, { event: 'control', action, client, status });
-      reply(res, status, { error }, headers);
+      reply(res, status, { error, ...more }, headers);
     };
     // browsers send Origin with every POST, same-origin too; other clients need not send one
     const origin = req.headers.origin;
@@ -99,10 +110,17 @@ export class Control {
       return;
     }
     this.slowdown.succeeded(client);
+    const chosen = this.chosenRoute(req.url ?? '/');
+    if ('error' in chosen) {
+      refuse(chosen.status, chosen.error, {}, { routes: this.options.routes.map((route) => route.name) });
+      return;
+    }
+    const { breaker, name } = chosen.route;
+    const named = this.options.routes.length > 1;
     const from = breaker.state;
     const changed = action === 'isolate' ? breaker.isolate() : breaker.reset();
     const state = breaker.state;
-    logger.info(`admin control: ${action} from ${client}: ${changed ? `circuit ${from} -> ${state}` : `circuit already ${state}`}`, {
+    routeLogger(logger, name, named).info(`admin control: ${action} from ${client}: ${changed ? `circuit ${from} -> ${state}` : `circuit already ${state}`}`, {
       event: 'control',
       action,
       client,
@@ -110,7 +128,23 @@ export class Control {
       to: state,
       changed,
     });
-    reply(res, 200, { action, changed, from, state });
+    reply(res, 200, { action, ...(named ? { route: name } : {}), changed, from, state });
+  }
+
+  /** The route `?route=` names; without it, the only one. */
+  private chosenRoute(target: string): { readonly route: ControlRoute } | { readonly status: number; readonly error: string } {
+    const { routes } = this.options;
+    const names = routes.map((route) => route.name).join(', ');
+    // the base only parses the origin-form; an absolute-form target keeps its own
+    const given = new URL(target, 'http://admin').searchParams.getAll('route');
+    if (given.length > 1) return { status: 400, error: `one route at a time: route is given ${given.length} times (routes: ${names})` };
+    if (given.length === 0) {
+      if (routes.length === 1) return { route: routes[0]! };
+      return { status: 400, error: `this monitor has several routes: say which with ?route=NAME (routes: ${names})` };
+    }
+    const route = routes.find((each) => each.name === given[0]);
+    if (route === undefined) return { status: 404, error: `no route named ${JSON.stringify(given[0]!.slice(0, 100))} (routes: ${names})` };
+    return { route };
   }
 }
 

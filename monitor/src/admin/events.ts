@@ -5,6 +5,10 @@
  * outcome (a flood of proxied calls is one event a second, whatever its size), and a heartbeat
  * comment every 15 s.
  *
+ * Every route has its own recent events (SPEC "Routes"): the snapshot's `routes` gives each its
+ * /status entry and its `recent`, and every live event names its `route`. The snapshot's top-level
+ * fields stay those of the first route (the only one without a routes file), as /status's do.
+ *
  * It never slows a call: the breaker's and the calls' listeners only note what happened, and the
  * writing happens on the next turn of the event loop. Writing never waits either: a client whose
  * unsent bytes pass a bound is dropped (the browser reconnects and gets a fresh snapshot), and the
@@ -58,12 +62,19 @@ export const EVENTS_DEFAULTS: EventsSettings = {
   timers: realTimers,
 };
 
-export interface EventsOptions {
+/** One route the stream follows. */
+export interface EventsRoute {
+  readonly name: string;
   readonly breaker: CircuitBreaker;
   readonly lastOutcome: LastOutcome;
-  /** call counts since start by source and outcome (the metrics' CallTotals) */
+  /** the route's call counts since start by source and outcome (the metrics' CallTotals) */
   readonly callTotals: () => Totals;
-  /** what /status shows now */
+}
+
+export interface EventsOptions {
+  /** every route, in the configuration's order (at least one) */
+  readonly routes: readonly EventsRoute[];
+  /** what /status shows now: its `routes` has an entry per route, by name */
   readonly status: () => object;
   readonly logger: Logger;
   /** the breaker's monotonic clock, to turn transition times into dates */
@@ -122,20 +133,46 @@ class Recent<T> {
 /** Counts by source and outcome; any names, so a new outcome shows without a change here. */
 type Totals = Readonly<Record<string, Readonly<Record<string, number>>>>;
 
+/** A route's recent events, as the snapshot replays them. */
+interface RecentEvents {
+  readonly transitions: readonly TransitionEntry[];
+  readonly probes: readonly ProbeEntry[];
+  readonly calls: readonly CallsEntry[];
+}
+
+/** What the stream keeps of one route. */
+class RouteFeed {
+  readonly transitions: Recent<TransitionEntry>;
+  readonly probes: Recent<ProbeEntry>;
+  readonly calls: Recent<CallsEntry>;
+  lastTotals: Totals | undefined;
+
+  constructor(
+    readonly route: EventsRoute,
+    settings: EventsSettings,
+  ) {
+    this.transitions = new Recent(settings.recentTransitions);
+    this.probes = new Recent(settings.recentProbes);
+    this.calls = new Recent(settings.recentCalls);
+  }
+
+  get recent(): RecentEvents {
+    return { transitions: this.transitions.list, probes: this.probes.list, calls: this.calls.list };
+  }
+}
+
 const frame = (event: string, data: unknown): string => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
 export class EventStream {
   private readonly settings: EventsSettings;
-  private readonly clients = new Set<http.ServerResponse>();
-  private readonly transitions: Recent<TransitionEntry>;
-  private readonly probes: Recent<ProbeEntry>;
-  private readonly calls: Recent<CallsEntry>;
+  /** each client, with the bytes of its snapshot: it may hold those on top of maxBufferedBytes */
+  private readonly clients = new Map<http.ServerResponse, number>();
+  private readonly feeds: readonly RouteFeed[];
   /** messages waiting for the next turn of the event loop; built then, so they carry the state after the call */
   private pending: (() => string)[] = [];
   private flushScheduled = false;
   private heartbeat: unknown;
   private sampler: unknown;
-  private lastTotals: Totals | undefined;
   private droppedClients = 0;
   private readonly unsubscribe: (() => void)[];
   /** about when the monitor started: the page's timeline knows nothing before it */
@@ -143,20 +180,18 @@ export class EventStream {
 
   constructor(private readonly options: EventsOptions) {
     this.settings = { ...EVENTS_DEFAULTS, ...options.settings };
-    this.transitions = new Recent(this.settings.recentTransitions);
-    this.probes = new Recent(this.settings.recentProbes);
-    this.calls = new Recent(this.settings.recentCalls);
+    this.feeds = options.routes.map((route) => new RouteFeed(route, this.settings));
     this.startedAt = new Date(options.wallClock()).toISOString();
-    this.unsubscribe = [
-      options.breaker.onTransition((transition) => this.onTransition(transition)),
-      options.lastOutcome.onRecord((outcome) => this.onOutcome(outcome)),
-    ];
+    this.unsubscribe = this.feeds.flatMap((feed) => [
+      feed.route.breaker.onTransition((transition) => this.onTransition(feed, transition)),
+      feed.route.lastOutcome.onRecord((outcome) => this.onOutcome(feed, outcome)),
+    ]);
   }
 
   /** Starts counting the calls of each period (the server listens). */
   start(): void {
     if (this.sampler !== undefined) return;
-    this.lastTotals = this.options.callTotals();
+    for (const feed of this.feeds) feed.lastTotals = feed.route.callTotals();
     this.sampler = this.settings.timers.setInterval(() => this.sample(), this.settings.sampleMs);
   }
 
@@ -165,14 +200,14 @@ export class EventStream {
     if (this.sampler !== undefined) this.settings.timers.clearInterval(this.sampler);
     this.sampler = undefined;
     for (const stop of this.unsubscribe) stop();
-    for (const res of this.clients) res.end();
+    for (const res of this.clients.keys()) res.end();
     this.clients.clear();
     this.stopHeartbeat();
   }
 
   get stats(): EventsStats {
     let bufferedBytes = 0;
-    for (const res of this.clients) bufferedBytes += res.writableLength;
+    for (const res of this.clients.keys()) bufferedBytes += res.writableLength;
     return { clients: this.clients.size, bufferedBytes, dropped: this.droppedClients };
   }
 
@@ -195,24 +230,29 @@ export class EventStream {
       res.end();
       return;
     }
-    this.clients.add(res);
+    const snapshot = `retry: ${this.settings.retryMs}\n\n${frame('snapshot', this.snapshot())}`;
+    // a snapshot of many routes may pass the bound by itself: it is bounded by the routes file and
+    // the recent lists, and a client is dropped for what it fails to read on top of it
+    this.clients.set(res, Buffer.byteLength(snapshot));
     res.on('close', () => this.remove(res));
-    this.send(res, `retry: ${this.settings.retryMs}\n\n${frame('snapshot', this.snapshot())}`);
+    this.send(res, snapshot);
     if (this.heartbeat === undefined) {
       this.heartbeat = this.settings.timers.setInterval(() => this.broadcast(`: heartbeat ${new Date(this.options.wallClock()).toISOString()}\n\n`), this.settings.heartbeatMs);
     }
   }
 
   private snapshot(): object {
+    const status = this.options.status() as { readonly routes?: readonly { readonly name?: unknown }[] };
     return {
-      ...this.options.status(),
+      ...status,
       serverTime: new Date(this.options.wallClock()).toISOString(),
       monitorStartedAt: this.startedAt,
-      recent: { transitions: this.transitions.list, probes: this.probes.list, calls: this.calls.list },
+      recent: this.feeds[0]!.recent,
+      routes: this.feeds.map((feed) => ({ ...(status.routes?.find((entry) => entry.name === feed.route.name) ?? { name: feed.route.name }), recent: feed.recent })),
     };
   }
 
-  private onTransition(transition: Transition): void {
+  private onTransition(feed: RouteFeed, transition: Transition): void {
     const { kind, ...detail } = transition.cause;
     const { options } = this;
     const entry: TransitionEntry = {
@@ -224,11 +264,11 @@ export class EventStream {
       message: transitionMessage(transition),
       ...(transition.openForMs === undefined ? {} : { openForMs: transition.openForMs }),
     };
-    this.transitions.push(entry);
-    this.queue(() => frame('transition', { ...entry, status: options.status() }));
+    feed.transitions.push(entry);
+    this.queue(() => frame('transition', { ...entry, route: feed.route.name, status: options.status() }));
   }
 
-  private onOutcome(outcome: RecordedOutcome): void {
+  private onOutcome(feed: RouteFeed, outcome: RecordedOutcome): void {
     if (outcome.source !== 'probe') return;
     const entry: ProbeEntry = {
       at: new Date(outcome.at).toISOString(),
@@ -237,18 +277,22 @@ export class EventStream {
       reason: outcome.reason ?? null,
       latencyMs: outcome.latencyMs,
     };
-    this.probes.push(entry);
+    feed.probes.push(entry);
     this.queue(() => {
-      const { state, consecutiveFailures, consecutiveSuccesses, trialsInFlight } = this.options.breaker.snapshot();
-      return frame('probe', { ...entry, state, counters: { consecutiveFailures, consecutiveSuccesses, trialsInFlight } });
+      const { state, consecutiveFailures, consecutiveSuccesses, trialsInFlight } = feed.route.breaker.snapshot();
+      return frame('probe', { ...entry, route: feed.route.name, state, counters: { consecutiveFailures, consecutiveSuccesses, trialsInFlight } });
     });
   }
 
-  /** Counts what ended since the last sample; sends it when anything did. */
   private sample(): void {
-    const totals = this.options.callTotals();
-    const before = this.lastTotals;
-    this.lastTotals = totals;
+    for (const feed of this.feeds) this.sampleRoute(feed);
+  }
+
+  /** Counts what ended on one route since the last sample; sends it when anything did. */
+  private sampleRoute(feed: RouteFeed): void {
+    const totals = feed.route.callTotals();
+    const before = feed.lastTotals;
+    feed.lastTotals = totals;
     if (before === undefined) return;
     const entry: Record<string, unknown> = { at: new Date(this.options.wallClock()).toISOString(), seconds: this.settings.sampleMs / 1000 };
     let any = false;
@@ -265,8 +309,8 @@ export class EventStream {
     }
     if (!any) return;
     const calls = entry as CallsEntry;
-    this.calls.push(calls);
-    this.queue(() => frame('calls', calls));
+    feed.calls.push(calls);
+    this.queue(() => frame('calls', { ...calls, route: feed.route.name }));
   }
 
   private queue(message: () => string): void {
@@ -286,13 +330,13 @@ export class EventStream {
 
   /** One string for every client: built once, however many listen. */
   private broadcast(text: string): void {
-    for (const res of this.clients) this.send(res, text);
+    for (const res of this.clients.keys()) this.send(res, text);
   }
 
   private send(res: http.ServerResponse, text: string): void {
     if (res.destroyed) return;
     res.write(text);
-    if (res.writableLength > this.settings.maxBufferedBytes) {
+    if (res.writableLength > this.settings.maxBufferedBytes + (this.clients.get(res) ?? 0)) {
       this.droppedClients += 1;
       const address = res.socket?.remoteAddress ?? 'unknown';
       this.options.logger.warn(`events client ${address} dropped: ${res.writableLength} bytes unsent (limit ${this.settings.maxBufferedBytes})`, {

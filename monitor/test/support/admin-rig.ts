@@ -3,10 +3,11 @@
  * timers run by hand), the metrics, and the event stream's interval timers run by hand too.
  */
 import { CircuitBreaker } from '@circuit-breaker-demo/breaker';
-import { createAdmin, type AdminHandle, type AdminOptions } from '../../src/admin/admin';
+import { createAdmin, type AdminHandle, type AdminOptions, type AdminRoute } from '../../src/admin/admin';
 import type { EventsSettings, IntervalTimers } from '../../src/admin/events';
 import { parseConfig, type Config } from '../../src/config';
 import { LastOutcome } from '../../src/last-outcome';
+import { routeLogger } from '../../src/logger';
 import { Metrics } from '../../src/metrics';
 import { ProbeLoop } from '../../src/probe/loop';
 import type { Timers } from '../../src/timers';
@@ -56,9 +57,18 @@ export class ManualIntervals implements IntervalTimers {
   }
 }
 
+/** One route of a rig with several: the first is the rig's `breaker`, `lastOutcome` and `loop`. */
+export interface RigRoute {
+  readonly name: string;
+  readonly breaker: CircuitBreaker;
+  readonly lastOutcome: LastOutcome;
+}
+
 export interface AdminRig {
   readonly clock: FakeClock;
   readonly breaker: CircuitBreaker;
+  /** every route; one, `default`, unless `routes` named several */
+  readonly routes: readonly RigRoute[];
   readonly metrics: Metrics;
   readonly lastOutcome: LastOutcome;
   readonly loop: ProbeLoop;
@@ -81,29 +91,44 @@ export const RIG_HOSTNAME = 'monitor-test-host';
 export async function adminRig(
   env: Record<string, string> = {},
   events: Partial<EventsSettings> = {},
-  more: Pick<AdminOptions, 'tokenSlowdown'> = {},
+  more: Pick<AdminOptions, 'tokenSlowdown'> & { readonly routes?: readonly string[] } = {},
 ): Promise<AdminRig> {
   const parsed = parseConfig({ HTTP_CLIENT: '127.0.0.1:9', PROBE_INTERVAL: '2', REQUEST_TIMEOUT: '2', TIME_WINDOW: '10', ...env });
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
   const config = parsed.config;
   const clock = new FakeClock();
-  const breaker = new CircuitBreaker({
-    errorThreshold: config.errorThreshold,
-    successThreshold: config.successThreshold,
-    openWindowMs: config.timeWindowMs,
-    halfOpenMaxCalls: config.halfOpenMaxCalls,
-    clock,
-  });
   const logger = new RecordingLogger();
-  // as main.ts does: every transition is a log line
-  breaker.onTransition((transition) => logTransition(logger, transition));
-  const metrics = new Metrics(breaker);
+  const state = { probeAnswer: { kind: 'success', status: 200, latencyMs: 3 } as ProbeResult, wall: WALL_START };
+  const { routes: names = ['default'], ...adminMore } = more;
+  const routes: RigRoute[] = names.map((name) => {
+    const routeBreaker = new CircuitBreaker({
+      errorThreshold: config.errorThreshold,
+      successThreshold: config.successThreshold,
+      openWindowMs: config.timeWindowMs,
+      halfOpenMaxCalls: config.halfOpenMaxCalls,
+      clock,
+    });
+    // as main.ts does: every transition is a log line, naming the route when there are several
+    const routeLog = routeLogger(logger, name, names.length > 1);
+    routeBreaker.onTransition((transition) => logTransition(routeLog, transition));
+    return { name, breaker: routeBreaker, lastOutcome: new LastOutcome(() => state.wall) };
+  });
+  const { breaker, lastOutcome } = routes[0]!;
+  const metrics = names.length > 1 ? new Metrics(routes.map(({ name, breaker: each }) => ({ name, breaker: each }))) : new Metrics(breaker);
   const timers = new ManualTimers();
   const intervals = new ManualIntervals();
-  const state = { probeAnswer: { kind: 'success', status: 200, latencyMs: 3 } as ProbeResult, wall: WALL_START };
   const probe: Probe = () => Promise.resolve(state.probeAnswer);
-  const lastOutcome = new LastOutcome(() => state.wall);
-  const loop = new ProbeLoop({ breaker, probe, logger, clock, timers, observer: metrics, lastOutcome }, config);
+  const loop = new ProbeLoop({ breaker, probe, logger, clock, timers, observer: metrics.route(names[0]!), lastOutcome }, config);
+  // the other routes' loops are not run: they look alive
+  const adminRoutes: AdminRoute[] = routes.map((route, i) => ({
+    name: route.name,
+    prefix: names.length > 1 ? `/${route.name}/` : '/',
+    upstream: config.upstream,
+    breaker: route.breaker,
+    loop: i === 0 ? loop : { isRunning: true, lastActivity: clock.now(), lastProbe: undefined },
+    lastOutcome: route.lastOutcome,
+    quietLimitMs: config.probeIntervalMs + config.requestTimeoutMs,
+  }));
   const admin = createAdmin({
     breaker,
     loop,
@@ -115,14 +140,15 @@ export async function adminRig(
     wallClock: () => state.wall,
     events: { timers: intervals, ...events },
     hostname: RIG_HOSTNAME,
-    ...more,
+    ...(names.length > 1 ? { routes: adminRoutes } : {}),
+    ...adminMore,
   });
   const { port } = await admin.listen(0, '127.0.0.1');
   const close = async (): Promise<void> => {
     await loop.stop();
     await admin.close();
   };
-  return Object.assign(state, { clock, breaker, metrics, lastOutcome, loop, timers, intervals, logger, config, admin, port, close });
+  return Object.assign(state, { clock, breaker, routes, metrics, lastOutcome, loop, timers, intervals, logger, config, admin, port, close });
 }
 
 /** `failures` counted failures: opens a closed circuit at ERROR_THRESHOLD. */

@@ -1,11 +1,13 @@
 // The dashboard's entry point: keeps what /events said (the model) and has the view and the
 // charts draw it. Everything comes from /events; a snapshot (on every connection, so also after
-// the monitor restarted) replaces what the page knew.
+// the monitor restarted) replaces what the page knew. With several routes (a routes file) each
+// route keeps its own status and recent events, a card per route shows its state, and the
+// detail panels and the controls show and act on the route chosen by clicking its card.
 import { drawLatency, drawRate, drawTimeline } from './charts.js';
 import { setUpControl } from './control.js';
 import { stateLabel } from './format.js';
 import { connect } from './stream.js';
-import { announce, renderCalls, renderConfig, renderConnection, renderCounters, renderDetails, renderFeed, renderState } from './view.js';
+import { announce, renderCalls, renderConfig, renderConnection, renderCounters, renderDetails, renderFeed, renderRoutes, renderState } from './view.js';
 
 /**
  * What the charts cover: the last 5 minutes (the rate: 2), or less while the monitor is younger,
@@ -25,64 +27,92 @@ const model = {
   lostAt: undefined,
   /** browser clock minus the monitor's, from the last snapshot: every time is shown on the browser's clock */
   offsetMs: 0,
-  /** the last status the monitor sent (the snapshot's, or the one a transition carried) */
+  /** the last status the monitor sent (the snapshot's, or the one a transition carried): config, overall, routes */
   status: undefined,
-  /** performance.now() when `status` arrived: the countdown runs from there */
-  statusReceived: 0,
   startedAt: undefined,
-  transitions: [],
-  probes: [],
-  /** calls by second (ms of the second's start) */
-  calls: new Map(),
+  /**
+   * One entry per route: `status` (with one route the whole status, as the monitor sends it; with
+   * several the route's entry and the configuration), `statusReceived` (performance.now() when it
+   * came: the countdown runs from there), its transitions, probes and calls by second.
+   */
+  routes: [],
+  /** the route whose details the panels show */
+  chosen: undefined,
   /** the page's own notes: connection lost, reconnected */
   notes: [],
 };
 
 const toLocal = (iso) => Date.parse(iso) + model.offsetMs;
+const several = () => model.routes.length > 1;
+const routeNamed = (name) => model.routes.find((route) => route.name === name) ?? model.routes[0];
+const chosenRoute = () => routeNamed(model.chosen);
+
+/** What each route shows of the status the monitor sent. */
+function takeStatus(status) {
+  model.status = status;
+  const now = performance.now();
+  for (const route of model.routes) {
+    const entry = several() ? status.routes?.find((each) => each.name === route.name) : undefined;
+    route.status = several() ? { ...entry, config: status.config } : status;
+    route.statusReceived = now;
+  }
+}
 
 function onSnapshot(snapshot) {
-  const { recent = {}, serverTime, monitorStartedAt, ...status } = snapshot;
+  const { recent = {}, serverTime, monitorStartedAt, routes = [], ...status } = snapshot;
   model.offsetMs = serverTime ? Date.now() - Date.parse(serverTime) : 0;
-  model.status = status;
-  model.statusReceived = performance.now();
   model.startedAt = monitorStartedAt ? toLocal(monitorStartedAt) : undefined;
-  model.transitions = (recent.transitions ?? []).map((entry) => ({ ...entry, at: toLocal(entry.at) }));
-  model.probes = (recent.probes ?? []).map((entry) => ({ ...entry, at: toLocal(entry.at) }));
-  model.calls = new Map();
-  for (const entry of recent.calls ?? []) addCalls(entry);
-  renderConfig(status.config ?? {});
+  // a monitor older than routes sends no `routes`: its one route is the top level
+  const entries = routes.length > 0 ? routes : [{ name: 'default', recent }];
+  model.routes = entries.map(({ name, prefix, upstream, recent: its = {} }) => {
+    const route = {
+      name,
+      prefix,
+      upstream,
+      transitions: (its.transitions ?? []).map((entry) => ({ ...entry, at: toLocal(entry.at) })),
+      probes: (its.probes ?? []).map((entry) => ({ ...entry, at: toLocal(entry.at) })),
+      calls: new Map(),
+    };
+    for (const entry of its.calls ?? []) addCalls(route, entry);
+    return route;
+  });
+  if (!model.routes.some((route) => route.name === model.chosen)) model.chosen = model.routes[0].name;
+  takeStatus({ ...status, ...(routes.length > 0 ? { routes: routes.map(({ recent: _recent, ...entry }) => entry) } : {}) });
+  document.querySelector('main').classList.toggle('several', several());
+  renderConfig(status.config ?? {}, several() ? chosenRoute() : undefined);
   control.configure(status.config ?? {});
 }
 
 function onTransition(data) {
-  const { status, ...entry } = data;
-  model.transitions.push({ ...entry, at: toLocal(entry.at) });
-  if (status) {
-    model.status = status;
-    model.statusReceived = performance.now();
-  }
-  announce(`Circuit ${stateLabel(entry.to)}: ${entry.message ?? `changed from ${stateLabel(entry.from)} to ${stateLabel(entry.to)}`}`);
+  const { status, route: name, ...entry } = data;
+  const route = routeNamed(name);
+  route.transitions.push({ ...entry, at: toLocal(entry.at) });
+  if (status) takeStatus(status);
+  const which = several() ? `Route ${route.name}: circuit` : 'Circuit';
+  announce(`${which} ${stateLabel(entry.to)}: ${entry.message ?? `changed from ${stateLabel(entry.from)} to ${stateLabel(entry.to)}`}`);
 }
 
 function onProbe(data) {
-  const { counters, state: _state, ...entry } = data;
-  model.probes.push({ ...entry, at: toLocal(entry.at) });
+  const { counters, state: _state, route: name, ...entry } = data;
+  const route = routeNamed(name);
+  route.probes.push({ ...entry, at: toLocal(entry.at) });
   // the state comes with transitions; the counters move with every probe
-  if (model.status && counters) model.status = { ...model.status, counters };
+  if (route.status && counters) route.status = { ...route.status, counters };
 }
 
-function addCalls(entry) {
+function addCalls(route, entry) {
   const at = Math.floor(toLocal(entry.at) / 1000) * 1000;
-  const { at: _at, seconds: _seconds, ...bySource } = entry;
-  model.calls.set(at, bySource);
+  const { at: _at, seconds: _seconds, route: _route, ...bySource } = entry;
+  route.calls.set(at, bySource);
 }
 
 function onCalls(entry) {
-  addCalls(entry);
+  const route = routeNamed(entry.route);
+  addCalls(route, entry);
   // the totals since start move with each period's calls
-  const calls = model.status?.calls;
+  const calls = route.status?.calls;
   if (!calls) return;
-  const { at: _at, seconds: _seconds, ...bySource } = entry;
+  const { at: _at, seconds: _seconds, route: _route, ...bySource } = entry;
   for (const [source, outcomes] of Object.entries(bySource)) {
     calls[source] ??= {};
     for (const [outcome, n] of Object.entries(outcomes)) calls[source][outcome] = (calls[source][outcome] ?? 0) + n;
@@ -91,11 +121,25 @@ function onCalls(entry) {
 
 function forget(now) {
   const oldest = now - KEEP_MS;
-  // keep the transition before the window: it says which state the timeline starts in
-  while (model.transitions.length > 1 && model.transitions[1].at < oldest) model.transitions.shift();
-  while (model.probes.length > 0 && model.probes[0].at < oldest) model.probes.shift();
-  for (const at of model.calls.keys()) if (at < oldest) model.calls.delete(at);
+  for (const route of model.routes) {
+    // keep the transition before the window: it says which state the timeline starts in
+    while (route.transitions.length > 1 && route.transitions[1].at < oldest) route.transitions.shift();
+    while (route.probes.length > 0 && route.probes[0].at < oldest) route.probes.shift();
+    for (const at of route.calls.keys()) if (at < oldest) route.calls.delete(at);
+  }
   if (model.notes.length > 20) model.notes.splice(0, model.notes.length - 20);
+}
+
+/** What the panels draw: the chosen route, with what the page knows of the connection. */
+const view = () => ({ ...chosenRoute(), connection: model.connection, offsetMs: model.offsetMs, startedAt: model.startedAt, notes: model.notes });
+
+/** Clicking a route's card shows its details. */
+function choose(name) {
+  if (name === model.chosen) return;
+  model.chosen = name;
+  renderConfig(model.status?.config ?? {}, chosenRoute());
+  render();
+  drawCharts();
 }
 
 const handlers = { snapshot: onSnapshot, transition: onTransition, probe: onProbe, calls: onCalls };
@@ -106,11 +150,13 @@ function render() {
   const now = Date.now();
   renderConnection(model.connection, model.lostAt);
   if (!model.status) return;
-  renderState(model, now);
-  renderCounters(model.status);
-  renderCalls(model.status.calls ?? {});
-  renderDetails(model.status);
-  renderFeed(model);
+  const shown = view();
+  renderRoutes(model, now, choose);
+  renderState(shown, now);
+  renderCounters(shown.status);
+  renderCalls(shown.status.calls ?? {});
+  renderDetails(shown.status);
+  renderFeed(shown);
   control.update();
   if (!chartsDue) {
     chartsDue = true;
@@ -124,17 +170,20 @@ function drawCharts() {
   const now = Date.now();
   forget(now);
   const config = model.status.config ?? {};
+  const shown = view();
   const minutes = windowMinutes(now, LONGEST_MINUTES);
   const rateMinutes = windowMinutes(now, LONGEST_RATE_MINUTES);
   for (const span of document.querySelectorAll('.window-minutes')) span.textContent = String(minutes);
   document.getElementById('rate-minutes').textContent = String(rateMinutes);
-  drawTimeline(document.getElementById('timeline'), model, now - minutes * 60_000, now);
-  drawLatency(document.getElementById('latency'), model.probes, now - minutes * 60_000, now, (config.REQUEST_TIMEOUT ?? 2) * 1000);
-  drawRate(document.getElementById('rate'), model.calls, rateMinutes * 60, now);
+  drawTimeline(document.getElementById('timeline'), shown, now - minutes * 60_000, now);
+  drawLatency(document.getElementById('latency'), shown.probes, now - minutes * 60_000, now, (config.REQUEST_TIMEOUT ?? 2) * 1000);
+  drawRate(document.getElementById('rate'), shown.calls, rateMinutes * 60, now);
 }
 
 const control = setUpControl({
-  currentState: () => model.status?.state,
+  currentState: () => chosenRoute()?.status?.state,
+  // with one route the calls name none, as before
+  currentRoute: () => (several() ? model.chosen : undefined),
   note: (text) => {
     model.notes.push({ at: Date.now(), text });
     render();
@@ -158,7 +207,9 @@ connect('events', {
 
 // the countdown and the "since" durations move on their own
 setInterval(() => {
-  if (model.status) renderState(model, Date.now());
+  if (!model.status) return;
+  renderRoutes(model, Date.now(), choose);
+  renderState(view(), Date.now());
 }, 200);
 // the charts scroll with time even when nothing happens
 setInterval(drawCharts, 1_000);

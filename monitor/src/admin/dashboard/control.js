@@ -2,10 +2,11 @@
 // asked for once and kept in this page's memory only, never in sessionStorage or localStorage:
 // stored, any script that ever runs on this origin could read it later; a reload asks again. A 401
 // forgets it and asks again. What the breaker did shows through /events, like any other transition.
+// With several routes the buttons act on the chosen route (`?route=NAME`) and say which.
 
 const byId = (id) => document.getElementById(id);
 
-export function setUpControl({ currentState, note }) {
+export function setUpControl({ currentState, currentRoute, note }) {
   const form = byId('token-form');
   const input = byId('token');
   const buttons = byId('control-buttons');
@@ -46,17 +47,19 @@ export function setUpControl({ currentState, note }) {
   });
 
   const act = async (action) => {
-    say(`${action}…`);
+    const route = currentRoute();
+    const what = route === undefined ? action : `${action} ${route}`;
+    say(`${what}…`);
     let response;
     try {
-      response = await fetch(`breaker/${action}`, { method: 'POST', headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store' });
+      response = await fetch(`breaker/${action}${route === undefined ? '' : `?route=${encodeURIComponent(route)}`}`, { method: 'POST', headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store' });
     } catch {
-      say(`${action} failed: the monitor did not answer.`);
+      say(`${what} failed: the monitor did not answer.`);
       return;
     }
     const body = await response.json().catch(() => ({}));
     if (response.status === 200) {
-      const text = body.changed ? `${action}: circuit ${body.from.replace('_', ' ')} → ${body.state.replace('_', ' ')}` : `${action}: the circuit was already ${body.state}`;
+      const text = body.changed ? `${what}: circuit ${body.from.replace('_', ' ')} → ${body.state.replace('_', ' ')}` : `${what}: the circuit was already ${body.state}`;
       say(`${text}.`);
       note(`you sent ${action}; ${text}`);
     } else if (response.status === 401) {
@@ -72,7 +75,7 @@ export function setUpControl({ currentState, note }) {
       say('Control is off on this monitor (no ADMIN_TOKEN).');
       show();
     } else {
-      say(`${action} failed: HTTP ${response.status} ${body.error ?? ''}`);
+      say(`${what} failed: HTTP ${response.status} ${body.error ?? ''}`);
     }
   };
   byId('isolate').addEventListener('click', () => act('isolate'));
@@ -89,6 +92,11 @@ export function setUpControl({ currentState, note }) {
       const state = currentState();
       byId('isolate').disabled = state === 'isolated';
       byId('reset').disabled = state === 'closed';
+      const route = currentRoute();
+      for (const [id, label] of [['isolate', 'Isolate'], ['reset', 'Reset']]) {
+        const text = route === undefined ? label : `${label} ${route}`;
+        if (byId(id).textContent !== text) byId(id).textContent = text;
+      }
     },
   };
 }

@@ -1,5 +1,6 @@
-// The page's words: the state card, counters, call totals, the feed of last events, the
-// configuration, and the announcements screen readers hear. Charts are in charts.js.
+// The page's words: the route cards (with several routes), the state card, counters, call
+// totals, the feed of last events, the configuration, and the announcements screen readers hear.
+// Charts are in charts.js.
 import { count, duration, stateLabel, stateMeaning, timeOfDay, valueText, words } from './format.js';
 
 const byId = (id) => document.getElementById(id);
@@ -25,6 +26,61 @@ export function renderConnection(connection, lostAt) {
   setText('connection', text);
 }
 
+/** ms until the trial of a status received at `received` (performance.now()); undefined unless open. */
+function trialInMs(status, received) {
+  if (status.state !== 'open' || typeof status.trialInSeconds !== 'number') return undefined;
+  return status.trialInSeconds * 1000 - (performance.now() - received);
+}
+
+const trialText = (remainingMs) => (remainingMs > 0 ? `trial in ${(remainingMs / 1000).toFixed(1)} s` : 'trial due now');
+
+/**
+ * With several routes, one card per route: its name and prefix, its state in words with its
+ * symbol and colour, and the countdown to its trial; the pressed one is the route the panels show.
+ */
+export function renderRoutes(model, now, choose) {
+  const section = byId('routes-card');
+  const several = model.routes.length > 1;
+  section.hidden = !several;
+  if (!several) return;
+  const list = byId('routes');
+  const names = JSON.stringify(model.routes.map((route) => route.name));
+  if (list.dataset.names !== names) {
+    list.dataset.names = names;
+    list.replaceChildren(
+      ...model.routes.map((route) => {
+        const button = el(
+          'button',
+          { type: 'button', class: 'route', 'data-route': route.name, 'aria-pressed': 'false' },
+          el('span', { class: 'route-name' }, route.name),
+          el('span', { class: 'route-prefix' }, route.prefix ?? ''),
+          el('span', { class: 'route-state' }, el('span', { class: 'state-symbol', 'aria-hidden': 'true' }), el('span', { class: 'route-state-word' })),
+          el('span', { class: 'route-detail' }),
+        );
+        button.addEventListener('click', () => choose(route.name));
+        return el('li', {}, button);
+      }),
+    );
+  }
+  const buttons = list.querySelectorAll('button.route');
+  model.routes.forEach((route, i) => {
+    const button = buttons[i];
+    const status = route.status ?? {};
+    const state = model.connection === 'live' ? (status.state ?? 'unknown') : 'unknown';
+    if (button.dataset.state !== state) button.dataset.state = state;
+    const pressed = String(route.name === model.chosen);
+    if (button.getAttribute('aria-pressed') !== pressed) button.setAttribute('aria-pressed', pressed);
+    const word = model.connection === 'live' ? stateLabel(status.state) : `${stateLabel(status.state)} (last known)`;
+    const remainingMs = trialInMs(status, route.statusReceived);
+    const since = Date.parse(status.since) + model.offsetMs;
+    const detail = remainingMs !== undefined ? trialText(remainingMs) : Number.isNaN(since) ? '' : `for ${duration(now - since)}`;
+    const wordSpan = button.querySelector('.route-state-word');
+    if (wordSpan.textContent !== word) wordSpan.textContent = word;
+    const detailSpan = button.querySelector('.route-detail');
+    if (detailSpan.textContent !== detail) detailSpan.textContent = detail;
+  });
+}
+
 /** The state, since when, and the countdown to the trial while open. */
 export function renderState(model, now) {
   const { status } = model;
@@ -37,16 +93,22 @@ export function renderState(model, now) {
   setText('since', `since ${timeOfDay(since)}, for ${duration(now - since)}`);
   const datetime = new Date(since).toISOString();
   if (byId('since').getAttribute('datetime') !== datetime) byId('since').setAttribute('datetime', datetime);
-  setText('upstream', String(status.config?.HTTP_CLIENT ?? ''));
+  // a route's entry names its own upstream; with one route the status is the top level's
+  setText('upstream', String(status.upstream ?? status.config?.HTTP_CLIENT ?? ''));
+  const routeName = byId('route-name');
+  routeName.hidden = status.name === undefined;
+  setText('route-name', status.name === undefined ? '' : `route ${status.name}${status.prefix ? ` (${status.prefix})` : ''}`);
 
   const countdown = byId('countdown-block');
   const open = status.state === 'open' && typeof status.trialInSeconds === 'number';
   countdown.hidden = !open;
   if (!open) return;
-  const remainingMs = status.trialInSeconds * 1000 - (performance.now() - model.statusReceived);
-  // the window in force: what was left plus what had passed when the status was taken
-  const windowMs = (status.trialInSeconds + (status.secondsInState ?? 0)) * 1000;
-  setText('countdown', remainingMs > 0 ? `trial in ${(remainingMs / 1000).toFixed(1)} s` : 'trial due now');
+  const remainingMs = trialInMs(status, model.statusReceived);
+  // the window in force: what was left plus what had passed when the status was taken (a
+  // route's entry has no secondsInState: its since says it)
+  const inStateMs = status.secondsInState === undefined ? Math.max(0, now - (performance.now() - model.statusReceived) - since) : status.secondsInState * 1000;
+  const windowMs = status.trialInSeconds * 1000 + inStateMs;
+  setText('countdown', trialText(remainingMs));
   const bar = byId('countdown-bar');
   bar.max = 1000;
   bar.value = windowMs > 0 ? Math.round(1000 * Math.min(1, Math.max(0, 1 - remainingMs / windowMs))) : 1000;
@@ -74,8 +136,10 @@ const COUNTER_LABELS = {
 /** Every counter the status carries, against its limit when the configuration has one. */
 export function renderCounters(status) {
   const list = byId('counters');
+  // a route of a routes file may have settings of its own: the environment's limits are not its
+  const limits = status.name === undefined ? status.config : status.settings;
   const items = Object.entries(status.counters ?? {}).map(([name, value]) => {
-    const limit = status.config?.[LIMITS[name]];
+    const limit = limits?.[LIMITS[name]];
     return [COUNTER_LABELS[name] ?? words(name), limit === undefined ? valueText(value) : `${valueText(value)} of ${limit}`];
   });
   replaceList(list, items);
@@ -107,7 +171,7 @@ export function renderCalls(calls) {
 }
 
 /** What the card, counters and table do not show: the last outcome, and any field a newer monitor adds. */
-const SHOWN = new Set(['state', 'since', 'secondsInState', 'trialInSeconds', 'counters', 'calls', 'config', 'lastProbe', 'loop']);
+const SHOWN = new Set(['state', 'since', 'secondsInState', 'trialInSeconds', 'counters', 'calls', 'config', 'lastProbe', 'loop', 'overall', 'routes', 'name', 'prefix', 'upstream', 'settings']);
 
 export function renderDetails(status) {
   const items = [];
@@ -125,11 +189,10 @@ function outcomeText(outcome) {
   return `${outcome.source ?? 'call'} ${result} in ${outcome.latencyMs} ms`;
 }
 
-export function renderConfig(config) {
-  replaceList(
-    byId('config'),
-    Object.entries(config).map(([name, value]) => [name, String(value)]),
-  );
+/** The configuration; with several routes the chosen route's name, prefix and upstream first. */
+export function renderConfig(config, route) {
+  const own = route === undefined ? [] : [['route', route.name], ['prefix', String(route.prefix ?? '')], ['upstream', String(route.upstream ?? '')]];
+  replaceList(byId('config'), [...own, ...Object.entries(config).map(([name, value]) => [name, String(value)])]);
 }
 
 /** A description list from [term, description] pairs, rebuilt only when they changed. */
