@@ -31,7 +31,7 @@ const PROBES = Number(process.env.BENCH_PROBES ?? 100_000);
 /** The runs with the low-memory flags only have to reach their plateau, within a few thousand probes. */
 const LOW_MEMORY_PROBES = Math.min(PROBES, 8_000);
 /**
- * Heap sizes for a small footprint, the trade the README offers through NODE_OPTIONS: 2 MB
+ * Heap sizes for a small footprint, the trade docs/performance.md offers through NODE_OPTIONS: 2 MB
  * semi-spaces instead of V8's default (up to 16 MB on Node 20, 32 MB on Node 24) and an old
  * generation capped at ~5x the live heap (~12 MB). Not shipped: they cost the guarded proxy CPU
  * (npm run bench:proxy with BENCH_MONITOR_FLAGS set to them).

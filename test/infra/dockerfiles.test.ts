@@ -1,5 +1,5 @@
 /** The Dockerfiles, parsed (dockerfile-ast) and held to the project's rules. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Copy, DockerfileParser, type Instruction } from 'dockerfile-ast';
 
@@ -77,7 +77,8 @@ describe('nginx/Dockerfile', () => {
 });
 
 describe(`${NGINX_STABLE} wherever the nginx image is named`, () => {
-  const files = ['nginx/Dockerfile', 'docker-compose.yml', 'test/docker/lab.sh', 'README.md', 'test/docker/README.md', 'test/infra/compose.test.ts', 'test/infra/nginx.test.ts'];
+  const docs = readdirSync(path.join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`);
+  const files = ['nginx/Dockerfile', 'docker-compose.yml', 'test/docker/lab.sh', 'README.md', ...docs, 'test/docker/README.md', 'test/infra/compose.test.ts', 'test/infra/nginx.test.ts'];
 
   it.each(files)('%s names no other nginx tag', (file) => {
     const tags = [...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/\bnginx:(\d+\.\d+[\w.-]*)/g)].map((match) => `nginx:${match[1] ?? ''}`);

@@ -4,7 +4,7 @@
  * covering every alert both ways (fires, stays quiet), and shown to fail on broken rules.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -92,14 +92,16 @@ it('the compose suite\'s config differs from the shipped one in its intervals on
   expect(test.global).toEqual({ scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' });
 });
 
-it('names one Prometheus image everywhere: compose, the lab\'s stand-in, the READMEs', () => {
+it('names one Prometheus image everywhere: compose, the lab\'s stand-in, the READMEs and docs/', () => {
   const image = (parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, { image?: string }> })
     .services.prometheus?.image;
   expect(image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
   expect(readFileSync(path.join(ROOT, 'test/docker/lab.sh'), 'utf8')).toMatch(new RegExp(`^PROMETHEUS_TAG=${image}( |$)`, 'm'));
-  for (const file of ['README.md', 'test/docker/README.md', 'test/docker/lab.sh']) {
-    const tags = [...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/prom\/prometheus:v[\d.]+/g)].map((match) => match[0]);
-    expect([file, [...new Set(tags)]]).toEqual([file, [image]]);
+  const tagsIn = (file: string) => [...new Set([...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/prom\/prometheus:v[\d.]+/g)].map((match) => match[0]))];
+  for (const file of ['docs/alerts.md', 'test/docker/README.md', 'test/docker/lab.sh']) expect([file, tagsIn(file)]).toEqual([file, [image]]);
+  // the README and every page of docs/ that names one names this one
+  for (const file of ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)]) {
+    for (const tag of tagsIn(file)) expect([file, tag]).toEqual([file, image]);
   }
 });
 

@@ -24,7 +24,7 @@ const ROOT = path.resolve(__dirname, '../../..');
 const PROJECT = 'cbdemo-e2e';
 /**
  * The last run's monitor log, the proxy's answers (closed and open), /status while open, /metrics
- * and the monitor's memory at the end, for the README.
+ * and the monitor's memory at the end, for the README and docs/ (admin-api.md, performance.md).
  */
 const LAST_RUN = (name: string) => path.join(ROOT, `test/e2e/compose/last-run.${name}`);
 
