@@ -17,8 +17,8 @@ beforeAll(() => {
 
 const files = readdirSync(examples).filter((name) => name.endsWith('.ts'));
 
-it('has the three styles of the write-ups, and the concurrency limit', () => {
-  expect(files.sort()).toEqual(['decorator.ts', 'execute.ts', 'limiter.ts', 'wrap-axios.ts']);
+it('has the three styles of the write-ups, the concurrency limit and the registry', () => {
+  expect(files.sort()).toEqual(['decorator.ts', 'execute.ts', 'limiter.ts', 'registry.ts', 'wrap-axios.ts']);
 });
 
 it.each(files)('%s prints what its comment says', (file) => {
