@@ -280,12 +280,144 @@ const proxyFallback = oneOf<ProxyFallback>('none or stale', { none: 'none', stal
 
 const alertFormat = oneOf<AlertFormat>('json or slack', { json: 'json', slack: 'slack' });
 
+/** A port compose publishes on the host: a real one (compose cannot publish port 0). */
+const hostPort: Parser<number> = {
+  accepts: 'a port 1-65535',
+  parse: (text) => (/^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= 65535 ? Number(text) : undefined),
+};
+
+/** A routes file's path: checked when it is read (monitor/src/routes-file.ts), so any text here. */
+const routesFilePath: Parser<string> = {
+  accepts: 'a readable JSON or YAML file of at most 1 MiB and 64 routes (a relative path is from the working directory)',
+  parse: (text) => text,
+};
+
+/**
+ * What the configuration page (docs/configuration.md, written by `npm run docs` from this table)
+ * says of a variable, beside its parser, whose `accepts` are the page's words for what is accepted
+ * as they are the error line's.
+ */
+export interface VariableSpec<T> {
+  readonly parser: Parser<T>;
+  /** the value when it is unset, as text, parsed like a given one; none: required, or off when unset */
+  readonly fallback?: string;
+  /** the page's default when `fallback` alone does not say it (required, unset, another variable's) */
+  readonly default?: string;
+  /** Markdown; links are relative to docs/ */
+  readonly meaning: string;
+  /** what is accepted beyond the parser's words: a rule with another variable */
+  readonly note?: string;
+  /** `compose`: read by compose, not by the monitor */
+  readonly scope?: 'compose';
+}
+
+export type Variable<T> = VariableSpec<T> & { readonly name: string };
+
+function named<D extends Record<string, VariableSpec<unknown>>>(specs: D): { readonly [K in keyof D]: D[K] & { readonly name: K } } {
+  return Object.freeze(Object.fromEntries(Object.entries(specs).map(([name, spec]) => [name, Object.freeze({ ...spec, name })]))) as never;
+}
+
+/** Every variable, in the SPEC table's order: the one place its parser, default and meaning are written. */
+export const VARIABLES = named({
+  HTTP_CLIENT: { parser: upstream, default: 'required (`.env`: `nginx:80`)', meaning: 'the upstream the monitor probes and proxies to' },
+  ROUTES_FILE: {
+    parser: routesFilePath,
+    default: 'unset (one route, `default`, prefix `/`, to `HTTP_CLIENT`)',
+    meaning: 'a JSON or YAML file of routes, read once at start: per path prefix its own upstream, breaker, probe loop and settings ([Routes file](routes.md))',
+    note: 'empty = unset',
+  },
+  ERROR_THRESHOLD: { parser: integerAtLeast(1), fallback: '3', meaning: 'consecutive failures that trip `closed -> open`' },
+  TIME_WINDOW: { parser: secondsToMs, fallback: '10', meaning: 'seconds the circuit stays open before a trial' },
+  ACCEPT_CLIENT_ERRORS: { parser: boolean, fallback: 'false', meaning: '`true`: 4xx answers count as success' },
+  LOG_LEVEL: { parser: logLevel, fallback: 'info', meaning: 'the least severe lines written' },
+  PROBE_INTERVAL: { parser: secondsToMs, fallback: '2', meaning: 'seconds between probes while closed or half_open' },
+  PROBE_PATH: { parser: probePath, fallback: '/', meaning: 'the path probed' },
+  REQUEST_TIMEOUT: { parser: secondsToMs, fallback: '2', meaning: 'seconds before a call is aborted and counted as a failure' },
+  SUCCESS_THRESHOLD: { parser: integerAtLeast(1), fallback: '3', meaning: 'consecutive trial successes that close a half_open circuit' },
+  HALF_OPEN_MAX_CALLS: { parser: integerAtLeast(1), fallback: '1', meaning: 'trial calls allowed in flight at once while half_open' },
+  LOG_FORMAT: { parser: logFormat, fallback: 'text', meaning: '`text` (one readable line) or `json` (one object per line)' },
+  ADMIN_PORT: { parser: port, fallback: '8081', meaning: '`/healthz`, `/status`, `/metrics`, the dashboard (`/`, `/events`), the control endpoints', note: 'not `PROXY_PORT`' },
+  PROXY_PORT: { parser: port, fallback: '8080', meaning: 'the guarded reverse proxy' },
+  ADMIN_TOKEN: {
+    parser: adminToken,
+    fallback: '',
+    default: 'unset (control off)',
+    meaning: 'bearer token for `POST /breaker/isolate` and `/breaker/reset`; never printed (`/status` and the start line say `set` or `unset`; a bad one is reported by its length only)',
+  },
+  ALERT_WEBHOOK_URL: { parser: webhookUrl, default: 'unset (off)', meaning: 'POSTed one JSON alert per transition ([Alerts](alerts.md#the-transition-webhook))', note: 'empty = off' },
+  ALERT_WEBHOOK_AUTHORIZATION: {
+    parser: authorization,
+    default: 'unset',
+    meaning: 'the `Authorization` header sent with each alert, e.g. `Bearer <token>`; never printed',
+    note: 'needs `ALERT_WEBHOOK_URL`',
+  },
+  ALERT_WEBHOOK_FORMAT: {
+    parser: alertFormat,
+    fallback: 'json',
+    meaning: '`json`: the alert object; `slack`: `{"text": ...}` for Slack-style incoming webhooks',
+    note: 'needs `ALERT_WEBHOOK_URL`',
+  },
+  ADMIN_ALLOWED_HOSTS: {
+    parser: hostNames,
+    fallback: '',
+    default: 'unset (compose: `monitor`; the Kubernetes ConfigMap: `monitor`)',
+    meaning: "more `Host` names the admin port answers, beside IP addresses, `localhost` and the machine's host name ([who may ask](admin-api.md#who-may-ask)); the start line shows them",
+    note: 'empty items are skipped',
+  },
+  LISTEN_ADDRESS: {
+    parser: ipAddress,
+    fallback: '127.0.0.1',
+    default: '`127.0.0.1` (the image: `0.0.0.0`)',
+    meaning: 'the address both servers listen on: loopback unless told otherwise, so a monitor run outside a container is not on the network',
+  },
+  NGINX_PORT: { parser: hostPort, fallback: '8000', meaning: 'compose only: the host port nginx is published on', scope: 'compose' },
+  PROMETHEUS_PORT: { parser: hostPort, fallback: '9090', meaning: 'compose only, `--profile observability`: the host port Prometheus is published on', scope: 'compose' },
+  SLOW_CALL_THRESHOLD: { parser: orOff(secondsToMs), fallback: 'off', meaning: 'seconds: an answer slower than this counts as a failure, reason `slow: 1806 ms`', note: 'below `REQUEST_TIMEOUT`' },
+  FAILURE_RATE_THRESHOLD: {
+    parser: orOff(percent),
+    fallback: 'off',
+    meaning: 'percent of failures over the sliding window that trips `closed -> open`, beside `ERROR_THRESHOLD` (whichever comes first)',
+  },
+  SLIDING_WINDOW: { parser: slidingWindow, fallback: '20', meaning: "the rate's window: a count of calls (`20`) or a time (`60s`, kept as 10 buckets)" },
+  MINIMUM_CALLS: {
+    parser: integerAtLeast(1),
+    fallback: '10',
+    meaning: 'calls the window must hold before the rate can trip',
+    note: 'at most `SLIDING_WINDOW` when that is a count and the rate is on',
+  },
+  TIME_WINDOW_MAX: {
+    parser: secondsToMs,
+    default: '= `TIME_WINDOW`',
+    meaning: 'longest open window: each reopening without a close doubles the window (minus up to 10% jitter), up to this',
+    note: 'at least `TIME_WINDOW`',
+  },
+  HONOR_RETRY_AFTER: {
+    parser: boolean,
+    fallback: 'true',
+    meaning: "a failing 429/503 answer's `Retry-After` (seconds or HTTP date) makes the window it opens at least that long, believed up to one hour",
+  },
+  PROXY_FALLBACK: {
+    parser: proxyFallback,
+    fallback: 'none',
+    meaning:
+      '`stale`: the guarded proxy keeps the last good answer to cacheable GETs and serves it, marked stale, while the circuit rejects or the upstream fails (502/504) ([Fallback](proxy.md#fallback-stale-answers))',
+  },
+  PROXY_CACHE_MAX_BYTES: {
+    parser: integerAtLeast(0),
+    fallback: '16777216',
+    meaning: "the stale-answer cache's bound: bytes of headers and bodies, least recently used evicted first; one entry at most a quarter of it, and 1 MiB",
+  },
+});
+
+/** The same, as a list (the configuration page, the tests). */
+export const VARIABLE_LIST: readonly Variable<unknown>[] = Object.values(VARIABLES);
+
 /** Parses and validates every variable; reports all bad ones at once, one line each. */
 export function parseConfig(env: Env): ConfigResult {
   const errors: string[] = [];
 
   /** The variable's value, or undefined (with an error line) when it is missing or not valid. */
-  function read<T>(name: string, parser: Parser<T>, fallback?: string): T | undefined {
+  function read<T>({ name, parser, fallback }: Variable<T>): T | undefined {
     const raw = env[name] ?? fallback;
     if (raw === undefined) {
       errors.push(`${name} is not set: expected ${parser.accepts}`);
@@ -307,40 +439,40 @@ export function parseConfig(env: Env): ConfigResult {
       }
       return undefined;
     }
-    const url = read('ALERT_WEBHOOK_URL', webhookUrl);
-    const auth = isUnset('ALERT_WEBHOOK_AUTHORIZATION') ? undefined : read('ALERT_WEBHOOK_AUTHORIZATION', authorization);
-    const format = read('ALERT_WEBHOOK_FORMAT', alertFormat, 'json');
+    const url = read(VARIABLES.ALERT_WEBHOOK_URL);
+    const auth = isUnset('ALERT_WEBHOOK_AUTHORIZATION') ? undefined : read(VARIABLES.ALERT_WEBHOOK_AUTHORIZATION);
+    const format = read(VARIABLES.ALERT_WEBHOOK_FORMAT);
     if (url === undefined || format === undefined) return undefined;
     return Object.freeze({ url, format, ...(auth === undefined ? {} : { authorization: auth }) });
   }
 
   // in the SPEC table's order, so the error lines read like the table
   const values = {
-    upstream: read('HTTP_CLIENT', upstream),
-    errorThreshold: read('ERROR_THRESHOLD', integerAtLeast(1), '3'),
-    timeWindowMs: read('TIME_WINDOW', secondsToMs, '10'),
-    acceptClientErrors: read('ACCEPT_CLIENT_ERRORS', boolean, 'false'),
-    logLevel: read('LOG_LEVEL', logLevel, 'info'),
-    probeIntervalMs: read('PROBE_INTERVAL', secondsToMs, '2'),
-    probePath: read('PROBE_PATH', probePath, '/'),
-    requestTimeoutMs: read('REQUEST_TIMEOUT', secondsToMs, '2'),
-    successThreshold: read('SUCCESS_THRESHOLD', integerAtLeast(1), '3'),
-    halfOpenMaxCalls: read('HALF_OPEN_MAX_CALLS', integerAtLeast(1), '1'),
-    logFormat: read('LOG_FORMAT', logFormat, 'text'),
-    adminPort: read('ADMIN_PORT', port, '8081'),
-    proxyPort: read('PROXY_PORT', port, '8080'),
-    slowCallThresholdMs: read('SLOW_CALL_THRESHOLD', orOff(secondsToMs), 'off'),
-    failureRateThreshold: read('FAILURE_RATE_THRESHOLD', orOff(percent), 'off'),
-    slidingWindow: read('SLIDING_WINDOW', slidingWindow, '20'),
-    minimumCalls: read('MINIMUM_CALLS', integerAtLeast(1), '10'),
+    upstream: read(VARIABLES.HTTP_CLIENT),
+    errorThreshold: read(VARIABLES.ERROR_THRESHOLD),
+    timeWindowMs: read(VARIABLES.TIME_WINDOW),
+    acceptClientErrors: read(VARIABLES.ACCEPT_CLIENT_ERRORS),
+    logLevel: read(VARIABLES.LOG_LEVEL),
+    probeIntervalMs: read(VARIABLES.PROBE_INTERVAL),
+    probePath: read(VARIABLES.PROBE_PATH),
+    requestTimeoutMs: read(VARIABLES.REQUEST_TIMEOUT),
+    successThreshold: read(VARIABLES.SUCCESS_THRESHOLD),
+    halfOpenMaxCalls: read(VARIABLES.HALF_OPEN_MAX_CALLS),
+    logFormat: read(VARIABLES.LOG_FORMAT),
+    adminPort: read(VARIABLES.ADMIN_PORT),
+    proxyPort: read(VARIABLES.PROXY_PORT),
+    slowCallThresholdMs: read(VARIABLES.SLOW_CALL_THRESHOLD),
+    failureRateThreshold: read(VARIABLES.FAILURE_RATE_THRESHOLD),
+    slidingWindow: read(VARIABLES.SLIDING_WINDOW),
+    minimumCalls: read(VARIABLES.MINIMUM_CALLS),
     // unset: TIME_WINDOW, so there is no backoff
-    timeWindowMaxMs: env.TIME_WINDOW_MAX === undefined ? null : read('TIME_WINDOW_MAX', secondsToMs),
-    honorRetryAfter: read('HONOR_RETRY_AFTER', boolean, 'true'),
-    proxyFallback: read('PROXY_FALLBACK', proxyFallback, 'none'),
-    proxyCacheMaxBytes: read('PROXY_CACHE_MAX_BYTES', integerAtLeast(0), '16777216'),
-    adminToken: read('ADMIN_TOKEN', adminToken, '') ?? undefined,
-    listenAddress: read('LISTEN_ADDRESS', ipAddress, '127.0.0.1'),
-    adminAllowedHosts: read('ADMIN_ALLOWED_HOSTS', hostNames, ''),
+    timeWindowMaxMs: env.TIME_WINDOW_MAX === undefined ? null : read(VARIABLES.TIME_WINDOW_MAX),
+    honorRetryAfter: read(VARIABLES.HONOR_RETRY_AFTER),
+    proxyFallback: read(VARIABLES.PROXY_FALLBACK),
+    proxyCacheMaxBytes: read(VARIABLES.PROXY_CACHE_MAX_BYTES),
+    adminToken: read(VARIABLES.ADMIN_TOKEN) ?? undefined,
+    listenAddress: read(VARIABLES.LISTEN_ADDRESS),
+    adminAllowedHosts: read(VARIABLES.ADMIN_ALLOWED_HOSTS),
   };
   const alertWebhook = readAlertWebhook();
   if (errors.length === 0 && values.adminPort !== 0 && values.adminPort === values.proxyPort) {
@@ -377,7 +509,7 @@ export function parseConfig(env: Env): ConfigResult {
  * What a route of ROUTES_FILE may set: the camelCase of each breaker variable, checked by that
  * variable's own parser, so a route's value is accepted exactly when the variable's would be.
  */
-const routeSetting = <T>(variable: string, parser: Parser<T>, set: (value: T) => Partial<RouteConfig>): SettingRule => ({
+const routeSetting = <T>({ name: variable, parser }: Variable<T>, set: (value: T) => Partial<RouteConfig>): SettingRule => ({
   variable,
   accepts: parser.accepts,
   parse: (text) => {
@@ -390,20 +522,20 @@ const routeSetting = <T>(variable: string, parser: Parser<T>, set: (value: T) =>
 const routeRules = {
   upstream,
   settings: {
-    errorThreshold: routeSetting('ERROR_THRESHOLD', integerAtLeast(1), (errorThreshold) => ({ errorThreshold })),
-    timeWindow: routeSetting('TIME_WINDOW', secondsToMs, (timeWindowMs) => ({ timeWindowMs })),
-    acceptClientErrors: routeSetting('ACCEPT_CLIENT_ERRORS', boolean, (acceptClientErrors) => ({ acceptClientErrors })),
-    probeInterval: routeSetting('PROBE_INTERVAL', secondsToMs, (probeIntervalMs) => ({ probeIntervalMs })),
-    probePath: routeSetting('PROBE_PATH', probePath, (path) => ({ probePath: path })),
-    requestTimeout: routeSetting('REQUEST_TIMEOUT', secondsToMs, (requestTimeoutMs) => ({ requestTimeoutMs })),
-    successThreshold: routeSetting('SUCCESS_THRESHOLD', integerAtLeast(1), (successThreshold) => ({ successThreshold })),
-    halfOpenMaxCalls: routeSetting('HALF_OPEN_MAX_CALLS', integerAtLeast(1), (halfOpenMaxCalls) => ({ halfOpenMaxCalls })),
-    slowCallThreshold: routeSetting('SLOW_CALL_THRESHOLD', orOff(secondsToMs), (ms) => ({ slowCallThresholdMs: ms ?? undefined })),
-    failureRateThreshold: routeSetting('FAILURE_RATE_THRESHOLD', orOff(percent), (rate) => ({ failureRateThreshold: rate ?? undefined })),
-    slidingWindow: routeSetting('SLIDING_WINDOW', slidingWindow, (window) => ({ slidingWindow: window })),
-    minimumCalls: routeSetting('MINIMUM_CALLS', integerAtLeast(1), (minimumCalls) => ({ minimumCalls })),
-    timeWindowMax: routeSetting('TIME_WINDOW_MAX', secondsToMs, (timeWindowMaxMs) => ({ timeWindowMaxMs })),
-    honorRetryAfter: routeSetting('HONOR_RETRY_AFTER', boolean, (honorRetryAfter) => ({ honorRetryAfter })),
+    errorThreshold: routeSetting(VARIABLES.ERROR_THRESHOLD, (errorThreshold) => ({ errorThreshold })),
+    timeWindow: routeSetting(VARIABLES.TIME_WINDOW, (timeWindowMs) => ({ timeWindowMs })),
+    acceptClientErrors: routeSetting(VARIABLES.ACCEPT_CLIENT_ERRORS, (acceptClientErrors) => ({ acceptClientErrors })),
+    probeInterval: routeSetting(VARIABLES.PROBE_INTERVAL, (probeIntervalMs) => ({ probeIntervalMs })),
+    probePath: routeSetting(VARIABLES.PROBE_PATH, (path) => ({ probePath: path })),
+    requestTimeout: routeSetting(VARIABLES.REQUEST_TIMEOUT, (requestTimeoutMs) => ({ requestTimeoutMs })),
+    successThreshold: routeSetting(VARIABLES.SUCCESS_THRESHOLD, (successThreshold) => ({ successThreshold })),
+    halfOpenMaxCalls: routeSetting(VARIABLES.HALF_OPEN_MAX_CALLS, (halfOpenMaxCalls) => ({ halfOpenMaxCalls })),
+    slowCallThreshold: routeSetting(VARIABLES.SLOW_CALL_THRESHOLD, (ms) => ({ slowCallThresholdMs: ms ?? undefined })),
+    failureRateThreshold: routeSetting(VARIABLES.FAILURE_RATE_THRESHOLD, (rate) => ({ failureRateThreshold: rate ?? undefined })),
+    slidingWindow: routeSetting(VARIABLES.SLIDING_WINDOW, (window) => ({ slidingWindow: window })),
+    minimumCalls: routeSetting(VARIABLES.MINIMUM_CALLS, (minimumCalls) => ({ minimumCalls })),
+    timeWindowMax: routeSetting(VARIABLES.TIME_WINDOW_MAX, (timeWindowMaxMs) => ({ timeWindowMaxMs })),
+    honorRetryAfter: routeSetting(VARIABLES.HONOR_RETRY_AFTER, (honorRetryAfter) => ({ honorRetryAfter })),
   } satisfies Record<PolicySetting, SettingRule> & Record<string, SettingRule>,
   conflicts: policyConflicts,
 };
