@@ -47,7 +47,14 @@ export interface RouteConfig {
   readonly slidingWindow: SlidingWindow;
   readonly minimumCalls: number;
   readonly honorRetryAfter: boolean;
+  readonly maxConcurrentCalls: MaxConcurrentCalls;
 }
+
+/**
+ * MAX_CONCURRENT_CALLS (SPEC "Concurrency limit"): calls allowed in flight to a route's upstream
+ * at once: `off` (no limit), a number (a fixed limit), or `adaptive` (a limit that follows the need).
+ */
+export type MaxConcurrentCalls = 'off' | 'adaptive' | number;
 
 /** The route every setup has when no ROUTES_FILE is given: every path, to HTTP_CLIENT. */
 export const DEFAULT_ROUTE = 'default';
@@ -98,6 +105,8 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** the IP address both servers listen on: loopback unless told otherwise (the image says 0.0.0.0) */
   readonly listenAddress: string;
+  /** MAX_CONCURRENT_CALLS: the proxy's limit on calls in flight, per route (each route may set its own) */
+  readonly maxConcurrentCalls: MaxConcurrentCalls;
   /** ADMIN_ALLOWED_HOSTS: Host names the admin port answers beside IP literals, localhost and the machine's name; lower case, no trailing dot */
   readonly adminAllowedHosts: readonly string[];
 }
@@ -280,6 +289,17 @@ const proxyFallback = oneOf<ProxyFallback>('none or stale', { none: 'none', stal
 
 const alertFormat = oneOf<AlertFormat>('json or slack', { json: 'json', slack: 'slack' });
 
+/** Like the policy variables, empty is `off`. */
+const maxConcurrentCalls: Parser<MaxConcurrentCalls> = {
+  accepts: 'off, an integer >= 1 (a fixed limit), or adaptive',
+  parse: (text) => {
+    const word = text.toLowerCase();
+    if (word === '' || word === 'off') return 'off';
+    if (word === 'adaptive') return 'adaptive';
+    return integerAtLeast(1).parse(text);
+  },
+};
+
 /** Parses and validates every variable; reports all bad ones at once, one line each. */
 export function parseConfig(env: Env): ConfigResult {
   const errors: string[] = [];
@@ -340,6 +360,7 @@ export function parseConfig(env: Env): ConfigResult {
     proxyCacheMaxBytes: read('PROXY_CACHE_MAX_BYTES', integerAtLeast(0), '16777216'),
     adminToken: read('ADMIN_TOKEN', adminToken, '') ?? undefined,
     listenAddress: read('LISTEN_ADDRESS', ipAddress, '127.0.0.1'),
+    maxConcurrentCalls: read('MAX_CONCURRENT_CALLS', maxConcurrentCalls, 'off'),
     adminAllowedHosts: read('ADMIN_ALLOWED_HOSTS', hostNames, ''),
   };
   const alertWebhook = readAlertWebhook();
@@ -404,6 +425,7 @@ const routeRules = {
     minimumCalls: routeSetting('MINIMUM_CALLS', integerAtLeast(1), (minimumCalls) => ({ minimumCalls })),
     timeWindowMax: routeSetting('TIME_WINDOW_MAX', secondsToMs, (timeWindowMaxMs) => ({ timeWindowMaxMs })),
     honorRetryAfter: routeSetting('HONOR_RETRY_AFTER', boolean, (honorRetryAfter) => ({ honorRetryAfter })),
+    maxConcurrentCalls: routeSetting('MAX_CONCURRENT_CALLS', maxConcurrentCalls, (limit) => ({ maxConcurrentCalls: limit })),
   } satisfies Record<PolicySetting, SettingRule> & Record<string, SettingRule>,
   conflicts: policyConflicts,
 };
@@ -429,6 +451,7 @@ function routeFrom(settings: Omit<RouteConfig, 'name' | 'prefix'>, name: string,
     slidingWindow: settings.slidingWindow,
     minimumCalls: settings.minimumCalls,
     honorRetryAfter: settings.honorRetryAfter,
+    maxConcurrentCalls: settings.maxConcurrentCalls,
   };
 }
 
@@ -543,6 +566,7 @@ export function describeConfig(config: Config): Record<string, string | number |
     HONOR_RETRY_AFTER: config.honorRetryAfter,
     PROXY_FALLBACK: config.proxyFallback,
     PROXY_CACHE_MAX_BYTES: config.proxyCacheMaxBytes,
+    MAX_CONCURRENT_CALLS: config.maxConcurrentCalls,
     ...(config.alertWebhook
       ? {
           ALERT_WEBHOOK_URL: describeWebhookUrl(config.alertWebhook.url),

@@ -298,6 +298,18 @@ it('exits 78 with one line for a TIME_WINDOW below 1 ms', async () => {
   expect(monitor.stdout()).toBe('');
 });
 
+it('exits 78 for a bad MAX_CONCURRENT_CALLS, in the environment and in a route, one line each', async () => {
+  writeFileSync(path.join(workdir, 'limits.yaml'), ['routes:', '  - name: catalog', '    prefix: /api/catalog/', '    upstream: 127.0.0.1:9', '    maxConcurrentCalls: 0', ''].join('\n'));
+  const monitor = run({ HTTP_CLIENT: '127.0.0.1:9', MAX_CONCURRENT_CALLS: 'auto', ROUTES_FILE: 'limits.yaml' });
+  const { code } = await monitor.exited;
+  expect(code).toBe(78);
+  expect(monitor.stderr().trim().split('\n')).toEqual([
+    'configuration error: MAX_CONCURRENT_CALLS="auto" is not valid: expected off, an integer >= 1 (a fixed limit), or adaptive',
+    'configuration error: ROUTES_FILE=limits.yaml: route "catalog" (line 5): maxConcurrentCalls "0" is not valid: expected off, an integer >= 1 (a fixed limit), or adaptive',
+  ]);
+  expect(monitor.stdout()).toBe('');
+});
+
 it('exits 78 for a bad ROUTES_FILE before anything starts, one line per problem with the variables\'', async () => {
   let requests = 0;
   const server = await startServer((_req, res) => {
