@@ -47,7 +47,14 @@ export interface RouteConfig {
   readonly slidingWindow: SlidingWindow;
   readonly minimumCalls: number;
   readonly honorRetryAfter: boolean;
+  readonly maxConcurrentCalls: MaxConcurrentCalls;
 }
+
+/**
+ * MAX_CONCURRENT_CALLS (SPEC "Concurrency limit"): calls allowed in flight to a route's upstream
+ * at once: `off` (no limit), a number (a fixed limit), or `adaptive` (a limit that follows the need).
+ */
+export type MaxConcurrentCalls = 'off' | 'adaptive' | number;
 
 /** The route every setup has when no ROUTES_FILE is given: every path, to HTTP_CLIENT. */
 export const DEFAULT_ROUTE = 'default';
@@ -98,6 +105,8 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** the IP address both servers listen on: loopback unless told otherwise (the image says 0.0.0.0) */
   readonly listenAddress: string;
+  /** MAX_CONCURRENT_CALLS: the proxy's limit on calls in flight, per route (each route may set its own) */
+  readonly maxConcurrentCalls: MaxConcurrentCalls;
   /** ADMIN_ALLOWED_HOSTS: Host names the admin port answers beside IP literals, localhost and the machine's name; lower case, no trailing dot */
   readonly adminAllowedHosts: readonly string[];
 }
@@ -280,6 +289,17 @@ const proxyFallback = oneOf<ProxyFallback>('none or stale', { none: 'none', stal
 
 const alertFormat = oneOf<AlertFormat>('json or slack', { json: 'json', slack: 'slack' });
 
+/** Like the policy variables, empty is `off`. */
+const maxConcurrentCalls: Parser<MaxConcurrentCalls> = {
+  accepts: 'off, an integer >= 1 (a fixed limit), or adaptive',
+  parse: (text) => {
+    const word = text.toLowerCase();
+    if (word === '' || word === 'off') return 'off';
+    if (word === 'adaptive') return 'adaptive';
+    return integerAtLeast(1).parse(text);
+  },
+};
+
 /** A port compose publishes on the host: a real one (compose cannot publish port 0). */
 const hostPort: Parser<number> = {
   accepts: 'a port 1-65535',
@@ -356,6 +376,11 @@ export const VARIABLES = named({
     fallback: 'json',
     meaning: '`json`: the alert object; `slack`: `{"text": ...}` for Slack-style incoming webhooks',
     note: 'needs `ALERT_WEBHOOK_URL`',
+  },
+  MAX_CONCURRENT_CALLS: {
+    parser: maxConcurrentCalls,
+    fallback: 'off',
+    meaning: "calls allowed in flight at once to a route's upstream; one more is answered 503 `overloaded` at once, never queued ([Concurrency limit](concurrency.md))",
   },
   ADMIN_ALLOWED_HOSTS: {
     parser: hostNames,
@@ -472,6 +497,7 @@ export function parseConfig(env: Env): ConfigResult {
     proxyCacheMaxBytes: read(VARIABLES.PROXY_CACHE_MAX_BYTES),
     adminToken: read(VARIABLES.ADMIN_TOKEN) ?? undefined,
     listenAddress: read(VARIABLES.LISTEN_ADDRESS),
+    maxConcurrentCalls: read(VARIABLES.MAX_CONCURRENT_CALLS),
     adminAllowedHosts: read(VARIABLES.ADMIN_ALLOWED_HOSTS),
   };
   const alertWebhook = readAlertWebhook();
@@ -536,6 +562,7 @@ const routeRules = {
     minimumCalls: routeSetting(VARIABLES.MINIMUM_CALLS, (minimumCalls) => ({ minimumCalls })),
     timeWindowMax: routeSetting(VARIABLES.TIME_WINDOW_MAX, (timeWindowMaxMs) => ({ timeWindowMaxMs })),
     honorRetryAfter: routeSetting(VARIABLES.HONOR_RETRY_AFTER, (honorRetryAfter) => ({ honorRetryAfter })),
+    maxConcurrentCalls: routeSetting(VARIABLES.MAX_CONCURRENT_CALLS, (limit) => ({ maxConcurrentCalls: limit })),
   } satisfies Record<PolicySetting, SettingRule> & Record<string, SettingRule>,
   conflicts: policyConflicts,
 };
@@ -561,6 +588,7 @@ function routeFrom(settings: Omit<RouteConfig, 'name' | 'prefix'>, name: string,
     slidingWindow: settings.slidingWindow,
     minimumCalls: settings.minimumCalls,
     honorRetryAfter: settings.honorRetryAfter,
+    maxConcurrentCalls: settings.maxConcurrentCalls,
   };
 }
 
@@ -675,6 +703,7 @@ export function describeConfig(config: Config): Record<string, string | number |
     HONOR_RETRY_AFTER: config.honorRetryAfter,
     PROXY_FALLBACK: config.proxyFallback,
     PROXY_CACHE_MAX_BYTES: config.proxyCacheMaxBytes,
+    MAX_CONCURRENT_CALLS: config.maxConcurrentCalls,
     ...(config.alertWebhook
       ? {
           ALERT_WEBHOOK_URL: describeWebhookUrl(config.alertWebhook.url),

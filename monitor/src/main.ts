@@ -15,6 +15,7 @@ import { ProbeLoop } from './probe/loop';
 import { createMetrics } from './metrics';
 import { createProbe } from './probe/probe';
 import { registerCacheGauges } from './proxy/cache-metrics';
+import { createLimiter } from './proxy/concurrency-limit';
 import { createProxy } from './proxy/proxy';
 import { StaleCache } from './proxy/stale-cache';
 import { policyOptions } from './policy-options';
@@ -59,11 +60,13 @@ function main(): void {
     const fallbackCache = config.proxyFallback === 'stale' && config.proxyPort !== 0 ? new StaleCache({ maxBytes: config.proxyCacheMaxBytes }) : undefined;
     // the probe loop and the proxy write it, /status reads it
     const lastOutcome = new LastOutcome();
-    return { config: route, breaker, logger: routeLog, fallbackCache, lastOutcome };
+    // MAX_CONCURRENT_CALLS: proxied calls only (probes never take a slot), so none without the proxy
+    const limiter = config.proxyPort === 0 ? undefined : createLimiter(route.maxConcurrentCalls, clock);
+    return { config: route, breaker, logger: routeLog, fallbackCache, lastOutcome, limiter };
   });
   const first = routes[0]!;
   const metrics = createMetrics(
-    routes.map(({ config: route, breaker }) => ({ name: route.name, breaker })),
+    routes.map(({ config: route, breaker, limiter }) => ({ name: route.name, breaker, ...(limiter === undefined ? {} : { limiter }) })),
     { defaultMetrics: true },
   );
   // one cache gauge set for the first route's cache: the byte bound is per route
@@ -92,7 +95,7 @@ function main(): void {
         config,
         logger,
         clock,
-        routes: routes.map(({ config: route, breaker, lastOutcome }, i) => ({
+        routes: routes.map(({ config: route, breaker, lastOutcome, limiter }, i) => ({
           name: route.name,
           prefix: route.prefix,
           upstream: route.upstream,
@@ -100,6 +103,7 @@ function main(): void {
           loop: loops[i]!,
           lastOutcome,
           quietLimitMs: route.probeIntervalMs + route.requestTimeoutMs,
+          ...(limiter === undefined ? {} : { limiter }),
         })),
       }),
     });
@@ -111,7 +115,7 @@ function main(): void {
       port: config.proxyPort,
       handle: createProxy({
         logger,
-        routes: routes.map(({ config: route, breaker, lastOutcome, fallbackCache }) => ({
+        routes: routes.map(({ config: route, breaker, lastOutcome, fallbackCache, limiter }) => ({
           name: route.name,
           prefix: route.prefix,
           breaker,
@@ -121,6 +125,7 @@ function main(): void {
           requestTimeoutMs: route.requestTimeoutMs,
           acceptClientErrors: route.acceptClientErrors,
           ...(fallbackCache === undefined ? {} : { fallbackCache }),
+          ...(limiter === undefined ? {} : { limiter }),
         })),
       }),
     });

@@ -3,7 +3,7 @@
  * results the probe and the proxy report. The breaker itself knows nothing about them.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CircuitBreaker, Rejection, State } from '@circuit-breaker-demo/breaker';
+import type { CircuitBreaker, ConcurrencyLimiter, Rejection, State } from '@circuit-breaker-demo/breaker';
 import { registerPolicyGauges } from './policy-metrics';
 
 export type CallSource = 'probe' | 'proxy';
@@ -15,6 +15,8 @@ export type CallSource = 'probe' | 'proxy';
  * - rejected: not admitted (open, or half_open with no free trial slot): 503 at once.
  * - busy (proxy): admitted, but every upstream connection was in use: 503 at once, the ticket
  *   given back, the upstream not touched.
+ * - overloaded (proxy, MAX_CONCURRENT_CALLS): admitted by the breaker, but the route's concurrency
+ *   limit was full: 503 at once, the ticket given back (no success, no failure), the upstream not touched.
  * - fallback (proxy, PROXY_FALLBACK=stale): a cached good answer went out instead of a rejection
  *   (still counted by state in the rejected calls) or of a 502/504 (still a failure to the breaker).
  * - aborted: admitted, then ended without an outcome: the client left; the proxy answered 408
@@ -23,7 +25,7 @@ export type CallSource = 'probe' | 'proxy';
  * Requests refused before admission (not origin-form, CONNECT, Content-Length over the limit,
  * headers too slow) are not calls: not counted.
  */
-export type CallOutcome = 'success' | 'failure' | 'late' | 'rejected' | 'busy' | 'aborted' | 'fallback';
+export type CallOutcome = 'success' | 'failure' | 'late' | 'rejected' | 'busy' | 'overloaded' | 'aborted' | 'fallback';
 
 /** What the proxy (or anything else that calls the upstream) reports its calls to. */
 export interface CallObserver {
@@ -42,7 +44,13 @@ export interface MetricsOptions {
 
 const STATES: readonly State[] = ['closed', 'open', 'half_open', 'isolated'];
 const SOURCES: readonly CallSource[] = ['probe', 'proxy'];
-const OUTCOMES: readonly CallOutcome[] = ['success', 'failure', 'late', 'rejected', 'busy', 'aborted', 'fallback'];
+const OUTCOMES: readonly CallOutcome[] = ['success', 'failure', 'late', 'rejected', 'busy', 'overloaded', 'aborted', 'fallback'];
+/**
+ * Why an admitted call was answered 503 without touching the upstream, and the outcome it counts
+ * as: the route's concurrency limit was full, or every upstream connection was in use.
+ */
+const OVERLOAD_REASONS = { concurrency_limit: 'overloaded', connections: 'busy' } as const satisfies Record<string, CallOutcome>;
+type OverloadReason = keyof typeof OVERLOAD_REASONS;
 /** The only moves the breaker makes; each series exists from the start, so rate() works on its first change. */
 const TRANSITIONS: readonly (readonly [State, State])[] = [
   ['closed', 'open'],
@@ -115,6 +123,8 @@ const REJECTED_STATES: readonly RejectedState[] = ['open', 'half_open', 'isolate
 export interface MetricsRoute {
   readonly name: string;
   readonly breaker: CircuitBreaker;
+  /** the proxy's concurrency limit on this route (MAX_CONCURRENT_CALLS); none when off */
+  readonly limiter?: ConcurrencyLimiter;
 }
 
 /** One route's series: its label objects, built once, and its counts on the hot path. */
@@ -128,12 +138,21 @@ class RouteSeries implements CallObserver {
   readonly totalsReported = counts(SOURCES, OUTCOMES);
   readonly rejections = counts(SOURCES, REJECTED_STATES);
   readonly rejectionsReported = counts(SOURCES, REJECTED_STATES);
+  readonly routeLabels: Labels<'route'>;
+  readonly overloadLabels: Record<OverloadReason, Labels<'route' | 'reason'>>;
+  readonly overloadsReported: Record<OverloadReason, number> = { concurrency_limit: 0, connections: 0 };
 
   constructor(
     readonly name: string,
     readonly breaker: CircuitBreaker,
+    readonly limiter: ConcurrencyLimiter | undefined,
     private readonly latency: Histogram<'route' | 'source'>,
   ) {
+    this.routeLabels = Object.freeze({ route: name });
+    this.overloadLabels = {
+      concurrency_limit: Object.freeze({ route: name, reason: 'concurrency_limit' }),
+      connections: Object.freeze({ route: name, reason: 'connections' }),
+    };
     this.callLabels = labelTable(name, 'source', SOURCES, 'outcome', OUTCOMES);
     this.rejectedLabels = labelTable(name, 'source', SOURCES, 'state', REJECTED_STATES);
     this.sourceLabels = { probe: Object.freeze({ route: name, source: 'probe' }), proxy: Object.freeze({ route: name, source: 'proxy' }) };
@@ -193,6 +212,7 @@ export class Metrics implements CallObserver {
         'Calls through each route\'s breaker by source (probe, proxy) and outcome: success, failure (counted by the breaker); ' +
         'late (ended after its state had ended; ignored); rejected (circuit open, or half_open with no free trial slot: 503); ' +
         'busy (proxy: every upstream connection in use: 503, upstream not touched); ' +
+        'overloaded (proxy: the route\'s MAX_CONCURRENT_CALLS limit full: 503, upstream not touched); ' +
         'aborted (admitted, then ended without an outcome: client gone, 408 body not received in time, ' +
         '413 chunked body over the size limit, 400 request not forwardable, 504 total time up before REQUEST_TIMEOUT, or shutdown); ' +
         'fallback (proxy, PROXY_FALLBACK=stale: a cached good answer served instead of a rejection or of a 502/504)',
@@ -211,6 +231,26 @@ export class Metrics implements CallObserver {
         for (const route of this.series) catchUp(rejected, route.rejectedLabels, route.rejections, route.rejectionsReported);
       },
     });
+    // counted on the hot path as the outcomes they are; told by reason at each scrape
+    const overloads: Counter<'route' | 'reason'> = new Counter({
+      name: 'circuit_breaker_overload_rejections_total',
+      help:
+        'Proxied calls the breaker admitted but the proxy answered 503 at once without touching the upstream, by reason: ' +
+        'concurrency_limit (the route\'s MAX_CONCURRENT_CALLS limit was full; outcome overloaded), ' +
+        'connections (every upstream connection was in use; outcome busy)',
+      labelNames: ['route', 'reason'],
+      registers,
+      collect: (): void => {
+        for (const route of this.series) {
+          for (const reason of Object.keys(OVERLOAD_REASONS) as OverloadReason[]) {
+            const total = route.totals.proxy[OVERLOAD_REASONS[reason]];
+            const delta = total - route.overloadsReported[reason];
+            if (delta > 0) overloads.inc(route.overloadLabels[reason], delta);
+            route.overloadsReported[reason] = total;
+          }
+        }
+      },
+    });
     this.latency = new Histogram({
       name: 'circuit_breaker_call_duration_seconds',
       help: 'Time from sending a call to the upstream answer headers (or its failure), in seconds; proxied calls count from when the whole request body was forwarded',
@@ -218,8 +258,9 @@ export class Metrics implements CallObserver {
       buckets: [...LATENCY_BUCKETS],
       registers,
     });
-    this.series = list.map(({ name, breaker }) => new RouteSeries(name, breaker, this.latency));
+    this.series = list.map(({ name, breaker, limiter }) => new RouteSeries(name, breaker, limiter, this.latency));
     registerPolicyGauges(this.registry, this.series);
+    this.registerLimitGauges(registers);
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
 
     // every series exists from the start, at 0, so rate() and alerts work on the first change
@@ -230,6 +271,7 @@ export class Metrics implements CallObserver {
         for (const outcome of OUTCOMES) calls.inc(route.callLabels[source][outcome], 0);
         for (const state of REJECTED_STATES) rejected.inc(route.rejectedLabels[source][state], 0);
       }
+      for (const reason of Object.keys(OVERLOAD_REASONS) as OverloadReason[]) overloads.inc(route.overloadLabels[reason], 0);
       for (const [from, to] of TRANSITIONS) this.transitions.inc({ route: route.name, from, to }, 0);
       this.showState(route, route.breaker.state);
       this.unsubscribe.push(
@@ -273,6 +315,34 @@ export class Metrics implements CallObserver {
   /** Stops listening to the breakers. */
   close(): void {
     for (const stop of this.unsubscribe.splice(0)) stop();
+  }
+
+  /**
+   * The concurrency limit in force and the calls holding a slot, read from each route's limiter at
+   * each scrape. Only routes with a limit have these series (a route with MAX_CONCURRENT_CALLS=off
+   * has no limit to show), and without any, neither metric exists: one series per route at most.
+   */
+  private registerLimitGauges(registers: Registry[]): void {
+    const limited = this.series.filter((route) => route.limiter !== undefined);
+    if (limited.length === 0) return;
+    const limit: Gauge<'route'> = new Gauge({
+      name: 'circuit_breaker_concurrency_limit',
+      help: 'Calls the proxy lets be in flight at once to the route\'s upstream (MAX_CONCURRENT_CALLS: fixed, or the adaptive limit now)',
+      labelNames: ['route'],
+      registers,
+      collect: (): void => {
+        for (const route of limited) limit.set(route.routeLabels, route.limiter!.limit);
+      },
+    });
+    const inFlight: Gauge<'route'> = new Gauge({
+      name: 'circuit_breaker_concurrency_in_flight',
+      help: 'Proxied calls holding a slot of the route\'s concurrency limit: sent to the upstream and not yet ended there (probes and trials not counted)',
+      labelNames: ['route'],
+      registers,
+      collect: (): void => {
+        for (const route of limited) inFlight.set(route.routeLabels, route.limiter!.inFlight);
+      },
+    });
   }
 
   private showState(route: RouteSeries, current: State): void {

@@ -62,8 +62,10 @@ describe('defaults', () => {
           slidingWindow: { calls: 20 },
           minimumCalls: 10,
           honorRetryAfter: true,
+          maxConcurrentCalls: 'off',
         },
       ],
+      maxConcurrentCalls: 'off',
       adminAllowedHosts: [],
     });
   });
@@ -538,6 +540,37 @@ describe('PROXY_FALLBACK and PROXY_CACHE_MAX_BYTES', () => {
     expect(errors({ HTTP_CLIENT: 'nginx:80', PROXY_FALLBACK: 'cache', PROXY_CACHE_MAX_BYTES: '16MB' })).toEqual([
       'PROXY_FALLBACK="cache" is not valid: expected none or stale',
       'PROXY_CACHE_MAX_BYTES="16MB" is not valid: expected an integer >= 0',
+    ]);
+  });
+});
+
+describe('MAX_CONCURRENT_CALLS', () => {
+  it('is off by default, for the default route too, and shows in the effective configuration', () => {
+    const config = valid({});
+    expect(config.maxConcurrentCalls).toBe('off');
+    expect(config.routes[0]!.maxConcurrentCalls).toBe('off');
+    expect(describeConfig(config)).toMatchObject({ MAX_CONCURRENT_CALLS: 'off' });
+    expect(describeConfig(valid({ MAX_CONCURRENT_CALLS: '12' }))).toMatchObject({ MAX_CONCURRENT_CALLS: 12 });
+  });
+
+  it.each([
+    ['off', 'off'],
+    ['OFF', 'off'],
+    ['', 'off'],
+    ['adaptive', 'adaptive'],
+    [' Adaptive ', 'adaptive'],
+    ['1', 1],
+    ['10', 10],
+    ['5000', 5000],
+  ])('accepts %p', (value, expected) => {
+    const config = valid({ MAX_CONCURRENT_CALLS: value });
+    expect(config.maxConcurrentCalls).toBe(expected);
+    expect(config.routes[0]!.maxConcurrentCalls).toBe(expected);
+  });
+
+  it.each(['0', '-1', '2.5', '1e3', 'on', 'auto', 'fixed', '10%', '99999999999999999999'])('rejects %p', (value) => {
+    expect(errors({ ...base, MAX_CONCURRENT_CALLS: value })).toEqual([
+      `MAX_CONCURRENT_CALLS=${JSON.stringify(value)} is not valid: expected off, an integer >= 1 (a fixed limit), or adaptive`,
     ]);
   });
 });

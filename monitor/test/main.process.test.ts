@@ -298,6 +298,18 @@ it('exits 78 with one line for a TIME_WINDOW below 1 ms', async () => {
   expect(monitor.stdout()).toBe('');
 });
 
+it('exits 78 for a bad MAX_CONCURRENT_CALLS, in the environment and in a route, one line each', async () => {
+  writeFileSync(path.join(workdir, 'limits.yaml'), ['routes:', '  - name: catalog', '    prefix: /api/catalog/', '    upstream: 127.0.0.1:9', '    maxConcurrentCalls: 0', ''].join('\n'));
+  const monitor = run({ HTTP_CLIENT: '127.0.0.1:9', MAX_CONCURRENT_CALLS: 'auto', ROUTES_FILE: 'limits.yaml' });
+  const { code } = await monitor.exited;
+  expect(code).toBe(78);
+  expect(monitor.stderr().trim().split('\n')).toEqual([
+    'configuration error: MAX_CONCURRENT_CALLS="auto" is not valid: expected off, an integer >= 1 (a fixed limit), or adaptive',
+    'configuration error: ROUTES_FILE=limits.yaml: route "catalog" (line 5): maxConcurrentCalls "0" is not valid: expected off, an integer >= 1 (a fixed limit), or adaptive',
+  ]);
+  expect(monitor.stdout()).toBe('');
+});
+
 it('exits 78 for a bad ROUTES_FILE before anything starts, one line per problem with the variables\'', async () => {
   let requests = 0;
   const server = await startServer((_req, res) => {
@@ -351,6 +363,67 @@ it("with a good ROUTES_FILE, probes each route's upstream at its probePath, and 
   expect((await monitor.exited).code).toBe(0);
   expect(monitor.stderr()).toBe('');
   await Promise.all([catalog.close(), reviews.close()]);
+});
+
+it('MAX_CONCURRENT_CALLS per route: a full limit answers overloaded while probes still go out; /status and /metrics show each limit', async () => {
+  let probes = 0;
+  let hung = 0;
+  const upstream = await startServer((req, res) => {
+    if (req.url === '/health') {
+      probes += 1;
+      res.end('{}');
+    } else {
+      hung += 1;
+    }
+  });
+  const routes = [
+    { name: 'fixed', prefix: '/fixed/', upstream: `127.0.0.1:${upstream.port}`, probePath: '/health', maxConcurrentCalls: 2 },
+    { name: 'adapt', prefix: '/adapt/', upstream: `127.0.0.1:${upstream.port}`, probePath: '/health', maxConcurrentCalls: 'adaptive' },
+  ];
+  writeFileSync(path.join(workdir, 'limits.json'), JSON.stringify({ routes }));
+  const [adminPort, proxyPort] = [await closedPort(), await closedPort()];
+  const monitor = run({ ...fast, REQUEST_TIMEOUT: '20', HTTP_CLIENT: '127.0.0.1:9', ROUTES_FILE: 'limits.json', ADMIN_PORT: String(adminPort), PROXY_PORT: String(proxyPort) });
+  await waitFor(() => monitor.stdout().includes('guarded proxy listening') && monitor.stdout().includes('admin API listening'), 'both servers to listen');
+  const held = [1, 2].map((i) => {
+    const client = http.request({ host: '127.0.0.1', port: proxyPort, path: `/fixed/hang/${i}`, agent: false });
+    client.on('error', () => undefined);
+    client.end();
+    return client;
+  });
+  await waitFor(() => hung === 2, 'the limit to be full at the upstream');
+  const get = (port: number, target: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: target, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      }).on('error', reject);
+    });
+  const refused = await get(proxyPort, '/fixed/hang/3');
+  expect(refused.status).toBe(503);
+  expect(JSON.parse(refused.body)).toMatchObject({ error: 'overloaded' });
+  expect(hung).toBe(2);
+  // the probes are outside the limit: they keep going out while it is full
+  const before = probes;
+  await waitFor(() => probes >= before + 4, 'probes while the limit is full');
+
+  const status = JSON.parse((await get(adminPort, '/status')).body) as { routes: { name: string; concurrency: unknown }[] };
+  expect(status.routes.map((route) => [route.name, route.concurrency])).toEqual([
+    ['fixed', { mode: 'fixed', limit: 2, inFlight: 2 }],
+    ['adapt', { mode: 'adaptive', limit: 10, inFlight: 0 }],
+  ]);
+  const metrics = (await get(adminPort, '/metrics')).body;
+  expect(metrics).toContain('circuit_breaker_concurrency_limit{route="fixed"} 2');
+  expect(metrics).toContain('circuit_breaker_concurrency_in_flight{route="fixed"} 2');
+  expect(metrics).toContain('circuit_breaker_concurrency_limit{route="adapt"} 10');
+  expect(metrics).toContain('circuit_breaker_calls_total{route="fixed",source="proxy",outcome="overloaded"} 1');
+  expect(metrics).toContain('circuit_breaker_overload_rejections_total{route="fixed",reason="concurrency_limit"} 1');
+  expect(monitor.stdout().split('\n')[0]).toContain(' MAX_CONCURRENT_CALLS=off ');
+
+  for (const client of held) client.destroy();
+  monitor.child.kill('SIGTERM');
+  expect((await monitor.exited).code).toBe(0);
+  await upstream.close();
 });
 
 it('exits 78 when ROUTES_FILE cannot be read', async () => {

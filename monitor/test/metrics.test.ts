@@ -2,7 +2,7 @@
  * Metrics listen to the breaker and to call results; read back through the Prometheus text format.
  */
 import { register as globalRegistry } from 'prom-client';
-import { CircuitBreaker, type BreakerOptions } from '@circuit-breaker-demo/breaker';
+import { AdaptiveLimiter, CircuitBreaker, FixedLimiter, type BreakerOptions } from '@circuit-breaker-demo/breaker';
 import { Metrics } from '../src/metrics';
 import { FakeClock } from './support/fake-clock';
 import { parsePrometheus, sampleValue, type Sample } from './support/prometheus-text';
@@ -33,7 +33,7 @@ it('every series exists from the start, at zero, and the state gauge says closed
   const samples = await scrape(metrics);
   expect(stateOf(samples)).toEqual({ closed: 1, open: 0, half_open: 0, isolated: 0 });
   for (const source of ['probe', 'proxy']) {
-    for (const outcome of ['success', 'failure', 'late', 'rejected', 'busy', 'aborted']) {
+    for (const outcome of ['success', 'failure', 'late', 'rejected', 'busy', 'overloaded', 'aborted']) {
       expect(sampleValue(samples, 'circuit_breaker_calls_total', { source, outcome })).toBe(0);
     }
     expect(sampleValue(samples, 'circuit_breaker_rejected_calls_total', { source, state: 'open' })).toBe(0);
@@ -121,7 +121,7 @@ it('counts call outcomes by source, rejections by state, and observes latency in
   metrics.callEnded('proxy', 'success', 0.001);
   samples = await scrape(metrics);
   expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'success' })).toBe(3);
-  expect(metrics.callTotals().proxy).toEqual({ success: 3, failure: 1, late: 0, rejected: 3, busy: 1, aborted: 1, fallback: 0 });
+  expect(metrics.callTotals().proxy).toEqual({ success: 3, failure: 1, late: 0, rejected: 3, busy: 1, overloaded: 0, aborted: 1, fallback: 0 });
 });
 
 it('the calls help text says what each outcome covers, the proxy answers that end as aborted included', async () => {
@@ -135,6 +135,51 @@ it('the calls help text says what each outcome covers, the proxy answers that en
   for (const answer of ['408 body not received in time', '413 chunked body over the size limit', '400 request not forwardable', '504 total time up', 'client gone', 'shutdown']) {
     expect(help).toContain(answer);
   }
+});
+
+describe('concurrency limit (MAX_CONCURRENT_CALLS)', () => {
+  it('gauges the limit and the calls in flight of each route that has one; a route without a limit has neither series', async () => {
+    const clock = new FakeClock();
+    const fixed = new FixedLimiter({ limit: 3, clock });
+    const adaptive = new AdaptiveLimiter({ clock });
+    const metrics = new Metrics([
+      { name: 'catalog', breaker: new CircuitBreaker({ ...OPTIONS, clock }), limiter: fixed },
+      { name: 'reviews', breaker: new CircuitBreaker({ ...OPTIONS, clock }), limiter: adaptive },
+      { name: 'search', breaker: new CircuitBreaker({ ...OPTIONS, clock }) },
+    ]);
+    fixed.tryAcquire();
+    fixed.tryAcquire();
+    adaptive.tryAcquire();
+    const samples = await scrape(metrics);
+    const series = (name: string) => Object.fromEntries(samples.filter((s) => s.name === name).map((s) => [s.labels.route, s.value]));
+    expect(series('circuit_breaker_concurrency_limit')).toEqual({ catalog: 3, reviews: 10 });
+    expect(series('circuit_breaker_concurrency_in_flight')).toEqual({ catalog: 2, reviews: 1 });
+    fixed.release(5, 'success');
+    expect(sampleValue(await scrape(metrics), 'circuit_breaker_concurrency_in_flight', { route: 'catalog' })).toBe(1);
+  });
+
+  it('has no limit gauges at all when no route has a limit', async () => {
+    const { metrics } = setup();
+    const text = await metrics.text();
+    expect(text).not.toContain('circuit_breaker_concurrency_');
+  });
+
+  it('counts overloaded calls as their own outcome, and both kinds of overload rejection by reason', async () => {
+    const { metrics } = setup();
+    let samples = await scrape(metrics);
+    expect(sampleValue(samples, 'circuit_breaker_overload_rejections_total', { reason: 'concurrency_limit' })).toBe(0);
+    expect(sampleValue(samples, 'circuit_breaker_overload_rejections_total', { reason: 'connections' })).toBe(0);
+    metrics.callEnded('proxy', 'overloaded');
+    metrics.callEnded('proxy', 'overloaded');
+    metrics.callEnded('proxy', 'busy');
+    samples = await scrape(metrics);
+    expect(sampleValue(samples, 'circuit_breaker_calls_total', { source: 'proxy', outcome: 'overloaded' })).toBe(2);
+    expect(sampleValue(samples, 'circuit_breaker_overload_rejections_total', { route: 'default', reason: 'concurrency_limit' })).toBe(2);
+    expect(sampleValue(samples, 'circuit_breaker_overload_rejections_total', { route: 'default', reason: 'connections' })).toBe(1);
+    // a second scrape adds nothing new
+    samples = await scrape(metrics);
+    expect(sampleValue(samples, 'circuit_breaker_overload_rejections_total', { reason: 'concurrency_limit' })).toBe(2);
+  });
 });
 
 it('each Metrics has its own registry; the global one stays empty', async () => {

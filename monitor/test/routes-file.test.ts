@@ -73,6 +73,7 @@ const ENVIRONMENT_SETTINGS = {
   slidingWindow: { calls: 20 },
   minimumCalls: 10,
   honorRetryAfter: true,
+  maxConcurrentCalls: 'off',
 };
 
 describe('a good file', () => {
@@ -140,6 +141,7 @@ describe('a good file', () => {
       MINIMUM_CALLS: '30',
       TIME_WINDOW_MAX: '80',
       HONOR_RETRY_AFTER: 'false',
+      MAX_CONCURRENT_CALLS: 'adaptive',
     };
     expect(routes(oneRoute(), env)).toEqual([
       {
@@ -161,6 +163,7 @@ describe('a good file', () => {
         minimumCalls: 30,
         timeWindowMaxMs: 80_000,
         honorRetryAfter: false,
+        maxConcurrentCalls: 'adaptive',
       },
     ]);
   });
@@ -185,6 +188,10 @@ describe('a good file', () => {
     ['minimumCalls: 5', { minimumCalls: 5 }],
     ['timeWindowMax: 60', { timeWindowMaxMs: 60_000 }],
     ['honorRetryAfter: false', { honorRetryAfter: false }],
+    ['maxConcurrentCalls: 8', { maxConcurrentCalls: 8 }],
+    ['maxConcurrentCalls: "8"', { maxConcurrentCalls: 8 }],
+    ['maxConcurrentCalls: adaptive', { maxConcurrentCalls: 'adaptive' }],
+    ['maxConcurrentCalls: Off', { maxConcurrentCalls: 'off' }],
   ])('%s', (line, expected) => {
     expect(routes(oneRoute(line))[0]).toEqual({ ...routes(oneRoute())[0], ...expected });
   });
@@ -194,6 +201,15 @@ describe('a good file', () => {
     const [catalog, reviews] = routes(text, { SLOW_CALL_THRESHOLD: '1', HONOR_RETRY_AFTER: 'no' });
     expect(catalog).toMatchObject({ slowCallThresholdMs: undefined, honorRetryAfter: true });
     expect(reviews).toMatchObject({ slowCallThresholdMs: 1_000, honorRetryAfter: false });
+  });
+
+  it('a route sets its own concurrency limit, or turns off the one MAX_CONCURRENT_CALLS sets', () => {
+    const text = `${oneRoute('maxConcurrentCalls: off')}  - name: reviews\n    prefix: /api/reviews/\n    upstream: nginx:80\n  - name: search\n    prefix: /api/search/\n    upstream: nginx:80\n    maxConcurrentCalls: adaptive\n`;
+    const config = valid(text, { MAX_CONCURRENT_CALLS: '4' });
+    expect(config.routes.map((route) => route.maxConcurrentCalls)).toEqual(['off', 4, 'adaptive']);
+    expect(config.maxConcurrentCalls).toBe(4);
+    const json = JSON.stringify({ routes: [{ name: 'a', prefix: '/', upstream: 'nginx:80', maxConcurrentCalls: 16 }] });
+    expect(routes(json, {}, 'routes.json')[0]).toMatchObject({ maxConcurrentCalls: 16 });
   });
 
   it('reads a route setting in JSON as a number or a boolean', () => {
@@ -245,7 +261,7 @@ const NAME_ACCEPTS = '1 to 32 lowercase letters, digits or - (e.g. catalog)';
 const FILE_ACCEPTS = `a mapping with one key, routes (a list of 1 to ${MAX_ROUTES} routes, each a mapping with name, prefix and upstream)`;
 const ROUTES_ACCEPTS = `a list of 1 to ${MAX_ROUTES} routes, each a mapping with name, prefix and upstream`;
 const SETTINGS =
-  'errorThreshold, timeWindow, acceptClientErrors, probeInterval, probePath, requestTimeout, successThreshold, halfOpenMaxCalls, slowCallThreshold, failureRateThreshold, slidingWindow, minimumCalls, timeWindowMax, honorRetryAfter';
+  'errorThreshold, timeWindow, acceptClientErrors, probeInterval, probePath, requestTimeout, successThreshold, halfOpenMaxCalls, slowCallThreshold, failureRateThreshold, slidingWindow, minimumCalls, timeWindowMax, honorRetryAfter, maxConcurrentCalls';
 
 describe('a bad file: one line per problem, naming the route, the field and the line', () => {
   it.each([
@@ -303,6 +319,17 @@ describe('a bad file: one line per problem, naming the route, the field and the 
     ],
     ['acceptClientErrors maybe', oneRoute('acceptClientErrors: maybe'), ['route "catalog" (line 5): acceptClientErrors "maybe" is not valid: expected true, false, 1, 0, yes or no (any case)']],
     ['slidingWindow 1m', oneRoute('slidingWindow: 1m'), ['route "catalog" (line 5): slidingWindow "1m" is not valid: expected a number of calls 1-100000 (e.g. 20), or seconds followed by s (e.g. 60s, 0.5s)']],
+    [
+      'maxConcurrentCalls 0',
+      oneRoute('maxConcurrentCalls: 0'),
+      ['route "catalog" (line 5): maxConcurrentCalls "0" is not valid: expected off, an integer >= 1 (a fixed limit), or adaptive'],
+    ],
+    [
+      'maxConcurrentCalls auto',
+      oneRoute('maxConcurrentCalls: auto'),
+      ['route "catalog" (line 5): maxConcurrentCalls "auto" is not valid: expected off, an integer >= 1 (a fixed limit), or adaptive'],
+    ],
+    ['maxConcurrentCalls 2.5', oneRoute('maxConcurrentCalls: 2.5'), ['route "catalog" (line 5): maxConcurrentCalls "2.5" is not valid: expected off, an integer >= 1 (a fixed limit), or adaptive']],
     ['a list for a setting', oneRoute('errorThreshold: [1, 2]'), ['route "catalog" (line 5): errorThreshold is a list: expected an integer >= 1']],
     ['a mapping for a prefix', 'routes:\n  - name: a\n    prefix:\n      path: /a/\n    upstream: nginx:80\n', [`route "a" (line 4): prefix is a mapping: expected ${PREFIX_ACCEPTS}`]],
     [

@@ -69,7 +69,7 @@ it('.env sets known variables to their defaults (HTTP_CLIENT to the one the page
   const names = new Set(VARIABLE_LIST.map((variable) => variable.name));
   for (const [name, value] of assignments) {
     expect([name, names.has(name)]).toEqual([name, true]);
-    const variable = VARIABLES[name as keyof typeof VARIABLES];
+    const variable = VARIABLE_LIST.find((each) => each.name === name)!;
     expect([name, variable.parser.parse(value.trim()) !== undefined]).toEqual([name, true]);
     if (variable.fallback !== undefined) expect([name, value]).toEqual([name, variable.fallback]);
     else expect([name, variable.default]).toEqual([name, expect.stringContaining(`\`${value}\``)]);

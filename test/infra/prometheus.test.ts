@@ -52,11 +52,12 @@ function promtool(...args: string[]): { status: number | null; output: string } 
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
-it('ships the alerts the issue asks for: open too long, flapping, calls rejected, the monitor down or missing', () => {
+it('ships the alerts the issues ask for: open too long, flapping, calls rejected, calls overloaded, the monitor down or missing', () => {
   expect(alerts.map((rule) => rule.alert)).toEqual([
     'CircuitBreakerOpen',
     'CircuitBreakerFlapping',
     'CircuitBreakerRejectingCalls',
+    'CircuitBreakerOverloaded',
     'CircuitBreakerMonitorDown',
     'CircuitBreakerMonitorMissing',
   ]);
@@ -118,7 +119,7 @@ it('unit-tests every alert both ways: firing at some time, quiet at another', ()
 describeWithTool('promtool', promtoolFound, NO_PROMTOOL, 'promtool', () => {
   it('`promtool check rules` accepts alerts.yml', () => {
     const { status, output } = promtool('check', 'rules', 'prometheus/alerts.yml');
-    expect([status, output]).toEqual([0, expect.stringContaining('SUCCESS: 10 rules found')]);
+    expect([status, output]).toEqual([0, expect.stringContaining('SUCCESS: 12 rules found')]);
   });
 
   it('`promtool check config` accepts prometheus.yml and the rules it names', () => {
@@ -152,6 +153,9 @@ describeWithTool('promtool', promtoolFound, NO_PROMTOOL, 'promtool', () => {
     ['flapping counting every transition', (text: string) => text.replace('{from="closed", to="open"}', '')],
     ['the monitor\'s own probes counted as rejected calls', (text: string) => text.replace(/\{source!="probe"\}/g, '')],
     ['no floor on the call rate', (text: string) => text.replace(/\n\s+and instance_source:circuit_breaker_calls:rate5m\{source!="probe"\} >= 0\.1/, '')],
+    ['the overloaded share counting every outcome', (text: string) => text.replace('{outcome="overloaded"}', '')],
+    ['no floor on the call rate of overloaded calls', (text: string) => text.replace(/\n\s+and instance_source:circuit_breaker_calls:rate5m\{source="proxy"\} >= 0\.1/, '')],
+    ['the overloaded share over 5 minutes', (text: string) => text.replace('[1m]))\n          / sum without (outcome) (rate(circuit_breaker_calls_total[1m]))', '[5m]))\n          / sum without (outcome) (rate(circuit_breaker_calls_total[5m]))')],
   ])('the unit tests fail for rules with %s', (_name, mutate) => {
     const { status, output } = unitTestsAgainst(mutate);
     expect(status).not.toBe(0);

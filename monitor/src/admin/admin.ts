@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import os from 'node:os';
-import type { CircuitBreaker, Clock, State } from '@circuit-breaker-demo/breaker';
+import type { CircuitBreaker, Clock, ConcurrencyLimiter, State } from '@circuit-breaker-demo/breaker';
 import { CLIENT_LIMITS } from '../client-limits';
 import { describeConfig, type Config } from '../config';
 import type { LastOutcome } from '../last-outcome';
@@ -15,6 +15,7 @@ import type { Logger } from '../logger';
 import type { LastProbe } from '../probe/loop';
 import type { CallSource, CallTotals, Metrics } from '../metrics';
 import { serverHandle, type ServerHandle } from '../server-handle';
+import { concurrencyStatus, type ConcurrencyStatus } from './concurrency-status';
 import { Control, CONTROL_PATHS } from './control';
 import { Dashboard } from './dashboard';
 import { EventStream, type EventsSettings } from './events';
@@ -40,6 +41,8 @@ export interface AdminRoute {
   readonly lastOutcome: LastOutcome;
   /** PROBE_INTERVAL + REQUEST_TIMEOUT of this route, ms: how long its loop may be quiet */
   readonly quietLimitMs: number;
+  /** the proxy's concurrency limit on this route (MAX_CONCURRENT_CALLS); none when off */
+  readonly limiter?: ConcurrencyLimiter;
 }
 
 export interface AdminOptions {
@@ -98,6 +101,8 @@ export interface RouteStatus {
   readonly calls: CallTotals;
   readonly lastOutcome: Status['lastOutcome'];
   readonly lastProbe: Status['lastProbe'];
+  /** MAX_CONCURRENT_CALLS: the limit in force and the calls holding a slot; null when off */
+  readonly concurrency: ConcurrencyStatus;
 }
 
 export interface Status extends PolicyStatus {
@@ -125,6 +130,8 @@ export interface Status extends PolicyStatus {
   readonly lastOutcome: (CallView & { readonly source: CallSource }) | null;
   /** the last probe that ended, counted or late, or null before the first */
   readonly lastProbe: CallView | null;
+  /** the first route's concurrency limit, as in its entry of `routes` */
+  readonly concurrency: ConcurrencyStatus;
   readonly loop: { readonly running: boolean; readonly secondsSinceActivity: number };
   readonly config: Record<string, string | number | boolean>;
 }
@@ -262,6 +269,7 @@ class AdminApi {
       calls: metrics.callTotals(),
       lastOutcome: outcomeView(outcome),
       lastProbe: probeView(last),
+      concurrency: routes[0]!.concurrency,
       loop: { running: loop.isRunning, secondsSinceActivity: seconds(now - loop.lastActivity) },
       config: describeConfig(config),
     };
@@ -286,6 +294,7 @@ class AdminApi {
       calls: this.routes.length > 1 ? this.options.metrics.callTotals(route.name) : this.options.metrics.callTotals(),
       lastOutcome: outcomeView(outcome),
       lastProbe: probeView(last),
+      concurrency: concurrencyStatus(route.limiter),
     };
   }
 }

@@ -25,6 +25,8 @@ export function send(res: http.ServerResponse, answer: Canned): void {
 export const NOT_ORIGIN_FORM = canned(400, { error: 'only origin-form request targets (/path) are accepted: this is not an open proxy' });
 export const CANNOT_FORWARD = canned(400, { error: 'request cannot be forwarded' });
 export const TWO_HOSTS = canned(400, { error: 'more than one Host header (RFC 9112 section 3.2)' }, ['Connection', 'close']);
+/** MAX_CONCURRENT_CALLS: the route's limit on calls in flight is full (SPEC "Concurrency limit"). */
+export const OVERLOADED = canned(503, { error: 'overloaded', reason: 'too many calls in flight to the upstream' }, ['Retry-After', '1']);
 export const CLIENT_TOO_SLOW = canned(408, { error: 'request body not received in time' }, ['Connection', 'close']);
 
 /** Written to the raw socket: Node hands a CONNECT over before any response object exists. */

@@ -14,7 +14,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
-import type { CircuitBreaker, Ticket } from '@circuit-breaker-demo/breaker';
+import type { CallEnd, CircuitBreaker, ConcurrencyLimiter, Ticket } from '@circuit-breaker-demo/breaker';
 import { CLIENT_LIMITS } from '../client-limits';
 import type { LastOutcome } from '../last-outcome';
 import { routeLogger, type Logger } from '../logger';
@@ -22,7 +22,7 @@ import type { CallObserver } from '../metrics';
 import { classifyStatus, networkReason } from '../probe/probe';
 import { asksToWait, parseRetryAfter } from '../retry-after';
 import { serverHandle, type ServerHandle } from '../server-handle';
-import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejection, NOT_ORIGIN_FORM, rejection, send, TWO_HOSTS, type Canned } from './answers';
+import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejection, NOT_ORIGIN_FORM, OVERLOADED, rejection, send, TWO_HOSTS, type Canned } from './answers';
 import { REQUEST_HEADER_ROLES, responseHeaders, withoutNominated } from './headers';
 import { fallbackHeaders, type CacheRequest, type CachedAnswer, type Recorder, type StaleCache } from './stale-cache';
 
@@ -49,6 +49,12 @@ export interface ProxyRoute {
    * upstream fails (502/504), a GET or HEAD that has an entry gets it instead of the error. None by default.
    */
   readonly fallbackCache?: StaleCache;
+  /**
+   * MAX_CONCURRENT_CALLS (SPEC "Concurrency limit"): a call the breaker admits takes a slot before
+   * it is sent, or is answered 503 `overloaded` at once; the slot is freed when its exchange with
+   * the upstream has really ended (not when the client gave up). Trials are outside it. None: no limit.
+   */
+  readonly limiter?: ConcurrencyLimiter;
 }
 
 /** A route of a proxy with several (SPEC "Routes"): the longest matching prefix picks it. */
@@ -151,6 +157,11 @@ class ProxyResponse extends http.ServerResponse<ProxyRequest> {
   waitsForDrain = false;
   /** PROXY_FALLBACK=stale: the answer's body being kept, when it may be stored */
   recorder: Recorder | undefined = undefined;
+  /** the call holds a slot of the route's concurrency limit, taken at `slotAt` (on the limiter's clock) */
+  holdsSlot = false;
+  slotAt = 0;
+  /** what the limiter is told when the slot is freed: `dropped` unless the upstream's answer or failure was counted */
+  callEnd: CallEnd = 'dropped';
 }
 
 /**
@@ -215,16 +226,19 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
     if (this !== res.upstream) return;
     if (res.phase === 'streaming') res.proxy!.bodyComplete(res, res.statusCode);
     if (!res.destroyed) res.end();
+    if (res.holdsSlot) this.proxy.freeSlot(res);
   }
 
   onError(error: Error): void {
     const wasCancelled = this.cancelled;
     this.done = true;
     this.proxy.exchangeEnded();
-    if (wasCancelled) return;
     const res = this.downstream;
     if (this !== res.upstream) return;
-    this.proxy.upstreamFailed(res, error);
+    if (!wasCancelled) this.proxy.upstreamFailed(res, error);
+    // the exchange is over here, whoever ended it (a cancel frees its slot only now); a retry is a
+    // new exchange of the same call, and keeps the slot
+    if (res.holdsSlot && res.upstream === this) this.proxy.freeSlot(res);
   }
 
   onBodySent(): void {}
@@ -279,6 +293,8 @@ class GuardedProxy {
   readonly pool: Pool;
   closing = false;
   readonly fallbackCache: StaleCache | undefined;
+  /** MAX_CONCURRENT_CALLS; null when off, so the hot path pays one check */
+  readonly limiter: ConcurrencyLimiter | null;
   private readonly acceptClientErrors: boolean;
   private readonly host: string;
   private readonly basePath: string;
@@ -296,6 +312,7 @@ class GuardedProxy {
     this.observer = route.observer;
     this.lastOutcome = route.lastOutcome;
     this.fallbackCache = route.fallbackCache;
+    this.limiter = route.limiter ?? null;
     this.requestTimeoutMs = route.requestTimeoutMs;
     // the probe's words, so a proxy timeout reads the same in the logs
     this.timeoutReason = `timeout after ${route.requestTimeoutMs} ms`;
@@ -355,6 +372,19 @@ class GuardedProxy {
       send(res, this.busy);
       return;
     }
+    // probes never come here; trials are outside the limit (HALF_OPEN_MAX_CALLS bounds them)
+    const limiter = this.limiter;
+    if (limiter !== null && !admission.ticket.trial) {
+      if (!limiter.tryAcquire()) {
+        // never queued: 503 now, and the ticket goes back without an outcome
+        this.breaker.release(admission.ticket);
+        this.observer?.callEnded('proxy', 'overloaded');
+        send(res, OVERLOADED);
+        return;
+      }
+      res.holdsSlot = true;
+      res.slotAt = limiter.clock.now();
+    }
     res.proxy = this;
     res.ticket = admission.ticket;
     res.startedAt = performance.now();
@@ -383,6 +413,14 @@ class GuardedProxy {
   /** An exchange is over (answered to its last byte, failed, or cut): its connection is free. */
   exchangeEnded(): void {
     this.exchanges -= 1;
+  }
+
+  /** The call's last exchange is over: its slot of the concurrency limit is freed, with how long it held it and how it ended. */
+  freeSlot(res: ProxyResponse): void {
+    res.holdsSlot = false;
+    const limiter = this.limiter!;
+    const now = limiter.clock.now();
+    limiter.release(now - res.slotAt, res.callEnd, now);
   }
 
   /** The whole request is with the upstream (`now`): REQUEST_TIMEOUT starts, within the total time. */
@@ -511,6 +549,8 @@ class GuardedProxy {
       res.phase = 'streaming';
     } else {
       res.phase = 'answered';
+      // a 4xx counted as a failure is still a prompt answer: the limit learns its latency
+      res.callEnd = status >= 500 ? 'failure' : 'success';
       const retryAfterMs = asksToWait(status) ? parseRetryAfter(headerValue(headers, 'retry-after'), Date.now()) : undefined;
       this.settle(res, status, verdict.reason, retryAfterMs);
     }
@@ -535,6 +575,7 @@ class GuardedProxy {
   /** A success's body has all come in: now it counts. */
   bodyComplete(res: ProxyResponse, status: number): void {
     res.phase = 'answered';
+    res.callEnd = 'success';
     res.recorder?.end();
     this.settle(res, status, undefined);
   }
@@ -546,6 +587,7 @@ class GuardedProxy {
       this.endWithoutOutcome(res);
     } else {
       res.phase = 'ended';
+      res.callEnd = 'failure';
       clearTimeout(res.timer);
       this.settle(res, res.statusCode, `answer cut off mid-body (${upstreamReason(error)})`);
     }
@@ -555,6 +597,7 @@ class GuardedProxy {
   /** The upstream failed before answering: 502 for a network error, 504 for a timeout. */
   failed(res: ProxyResponse, reason: string, status: 502 | 504): void {
     res.phase = 'ended';
+    res.callEnd = status === 504 ? 'timeout' : 'failure';
     clearTimeout(res.timer);
     this.stopForwarding(res);
     const stale = this.fallbackFor(res.req);
