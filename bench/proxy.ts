@@ -38,13 +38,14 @@ const MONITOR_MAIN = path.join(ROOT, 'monitor/dist/main.js');
 const EVENTS_CLIENTS = Number(process.env.BENCH_EVENTS_CLIENTS ?? 0);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-type TargetName = 'direct' | 'nginx' | 'guarded' | 'guardedRoutes' | 'passthrough';
+type TargetName = 'direct' | 'nginx' | 'guarded' | 'guardedRoutes' | 'guardedAdaptive' | 'passthrough';
 const LABELS: Record<TargetName, string> = {
   direct: 'upstream directly (no proxy)',
   nginx: 'nginx (project template)',
   passthrough: 'minimal node:http pass-through',
   guarded: "monitor's guarded proxy",
   guardedRoutes: "monitor's guarded proxy, two routes (ROUTES_FILE)",
+  guardedAdaptive: "monitor's guarded proxy, MAX_CONCURRENT_CALLS=adaptive",
 };
 
 interface Target {
@@ -284,6 +285,12 @@ export async function runProxyBench(): Promise<PartResult> {
     processes.push(routesMonitor);
     const routesUrl = `http://127.0.0.1:${routesProxyPort}/api/`;
     await answers(routesUrl);
+    // and with the adaptive concurrency limit: what its bookkeeping costs per call
+    const adaptiveProxyPort = await freePort();
+    const adaptiveMonitor = NodeProcess.start('monitor-adaptive', [...monitorFlags, MONITOR_MAIN], { ...monitorEnv, MAX_CONCURRENT_CALLS: 'adaptive', PROXY_PORT: String(adaptiveProxyPort), ADMIN_PORT: String(await freePort()) }, monitorNode);
+    processes.push(adaptiveMonitor);
+    const adaptiveUrl = `http://127.0.0.1:${adaptiveProxyPort}/`;
+    await answers(adaptiveUrl);
 
     const targets: Target[] = [
       { name: 'direct', url: `${upstreamUrl}/`, pids: () => [] },
@@ -291,6 +298,7 @@ export async function runProxyBench(): Promise<PartResult> {
       { name: 'passthrough', url: `http://127.0.0.1:${passthroughPort}/`, pids: () => [passthrough.pid] },
       { name: 'guarded', url: guardedUrl, pids: () => [monitor.pid] },
       { name: 'guardedRoutes', url: routesUrl, pids: () => [routesMonitor.pid] },
+      { name: 'guardedAdaptive', url: adaptiveUrl, pids: () => [adaptiveMonitor.pid] },
     ];
     process.stdout.write('proxy: warm-up\n');
     for (const target of targets) await load(target, 1, LOAD_CONNECTIONS);
@@ -367,7 +375,7 @@ function report(input: ReportInput): PartResult {
       .map(([status, count]) => `${status}: ${count.toLocaleString('en-US')}`)
       .join(', ')}${errors > 0 ? `; errors/timeouts: ${errors}` : ''}`;
   };
-  const order: TargetName[] = ['direct', 'nginx', 'passthrough', 'guarded', 'guardedRoutes'];
+  const order: TargetName[] = ['direct', 'nginx', 'passthrough', 'guarded', 'guardedRoutes', 'guardedAdaptive'];
   const perRound = (phase: PhaseResults, kind: 'throughput' | 'latency', a: TargetName, b: TargetName, pick: (load: Load) => number, combine: (x: number, y: number) => number) =>
     (phase[kind][a] ?? []).map((load, i) => combine(pick(load), pick((phase[kind][b] ?? [])[i] as Load)));
 
@@ -376,6 +384,9 @@ function report(input: ReportInput): PartResult {
   const addedP99 = summarize(perRound(closed, 'latency', 'guarded', 'passthrough', (l) => l.p99Ms, (x, y) => x - y));
   const addedP50 = summarize(perRound(closed, 'latency', 'guarded', 'passthrough', (l) => l.p50Ms, (x, y) => x - y));
   const addedP99Direct = summarize(perRound(closed, 'latency', 'guarded', 'direct', (l) => l.p99Ms, (x, y) => x - y));
+  /** answers other than the limit's own 503s, per second: what the clients got from the upstream */
+  const served = (l: Load) => l.requestsPerSecond * (1 - (l.statusCounts['503'] ?? 0) / Math.max(1, Object.values(l.statusCounts).reduce((a, b) => a + b, 0)));
+  const adaptiveRatio = summarize(perRound(closed, 'throughput', 'guardedAdaptive', 'guarded', served, (x, y) => x / y));
   const routesRatio = summarize(perRound(closed, 'throughput', 'guardedRoutes', 'guarded', (l) => l.requestsPerSecond, (x, y) => x / y));
   const cpuRatio = summarize(perRound(closed, 'throughput', 'guarded', 'passthrough', (l) => l.cpuUsPerRequest, (x, y) => x / y));
   const openP99 = med(open.latency.guarded, (l) => l.p99Ms);
@@ -412,6 +423,7 @@ function report(input: ReportInput): PartResult {
       columns: ['comparison', 'value'],
       rows: [
         ['throughput, guarded / pass-through', `${fixed(throughputRatio.median, 3)} (${fixed(throughputRatio.min, 3)}-${fixed(throughputRatio.max, 3)})`],
+        ['throughput of upstream answers, adaptive limit / no limit', `${fixed(adaptiveRatio.median, 3)} (${fixed(adaptiveRatio.min, 3)}-${fixed(adaptiveRatio.max, 3)})`],
         ['throughput, two routes / one route', `${fixed(routesRatio.median, 3)} (${fixed(routesRatio.min, 3)}-${fixed(routesRatio.max, 3)})`],
         ['throughput, guarded / nginx', `${fixed(nginxRatio.median, 3)} (${fixed(nginxRatio.min, 3)}-${fixed(nginxRatio.max, 3)})`],
         ['CPU per request, guarded / pass-through', `${fixed(cpuRatio.median, 2)} (${fixed(cpuRatio.min, 2)}-${fixed(cpuRatio.max, 2)})`],
@@ -484,6 +496,12 @@ function report(input: ReportInput): PartResult {
         openP99.median < 0.2
           ? `every answer a 503 (see the table), with Retry-After ${input.openAnswer.retryAfter} and ${input.openAnswer.body}; flat out the latency is the load generator's queueing, not the proxy's work.`
           : `missed by ${fixed(openP99.median - 0.2, 3)} ms (the figure includes autocannon's own time per response, in the same process and on the same two cores).`,
+    },
+    {
+      target: 'MAX_CONCURRENT_CALLS=adaptive at least 0.95x the throughput of off (upstream answers, flat out)',
+      measured: `${fixed(adaptiveRatio.median, 3)}x (per-round ratios ${fixed(adaptiveRatio.min, 3)}-${fixed(adaptiveRatio.max, 3)}); its 503s: ${statuses(closed.throughput.guardedAdaptive)}`,
+      verdict: adaptiveRatio.median >= 0.95 ? 'met' : 'missed',
+      detail: adaptiveRatio.median >= 0.95 ? `${LOAD_CONNECTIONS} connections flat out: the limit grows to what they need.` : `missed by ${fixed((1 - adaptiveRatio.median / 0.95) * 100)}%.`,
     },
     {
       target: 'two routes at least 0.97x the throughput of one',
