@@ -21,7 +21,7 @@ import { runAutocannon, type Run } from './support/autocannon-run';
 import { sleep } from './support/children';
 import { DemoUpstream, type UpstreamRequest } from './support/demo-upstream';
 import { clientStalled, faultFigures, outcomeOf, tripCost, type Contact, type FaultFigures, type FaultWindow, type TripCost } from './support/fault-figures';
-import { GUARD_LABELS, POLICY, startHaproxy, startNginx, startOurs, type Guard, type GuardEvent, type GuardName } from './support/guards';
+import { FIXED_LIMIT, GUARD_LABELS, isOurs, POLICY, startHaproxy, startNginx, startOurs, type Guard, type GuardEvent, type GuardName } from './support/guards';
 import { commandFor, machine, publish, ROOT, type PartResult, type Table, type TargetResult } from './support/results';
 import { fixed, percentile, shuffle, summarize } from './support/stats';
 import { STALL_MS, startSteadyLoad, type Answer } from './support/steady-load';
@@ -66,6 +66,8 @@ interface FaultRun {
   readonly closedAt?: number;
   /** ours only: from its `half_open -> closed` to the first 200 a client received */
   readonly okAfterCloseMs?: number;
+  /** the most client requests open at the upstream at once during the fault (not for the killed one: its refused connections have no length) */
+  readonly peakClientsInFlight?: number;
 }
 
 interface GuardRun {
@@ -174,7 +176,7 @@ function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: re
     .sort((a, b) => b.latencyMs - a.latencyMs)
     .slice(0, 8)
     .map((answer) => ({ afterMs: Math.round(answer.sentAt - window.start), latencyMs: Math.round(answer.latencyMs * 10) / 10, outcome: outcomeOf(answer), own: answer.own }));
-  if (name !== 'ours') return { fault, window, figures, downP50Ms: down50, downP99Ms: down99, heldAfterOwn, slowest };
+  if (!isOurs(name)) return { fault, window, figures, downP50Ms: down50, downP99Ms: down99, heldAfterOwn, slowest };
   const opened = events.find((event) => event.at >= window.start && event.at < window.end && /from closed to open/.test(event.text));
   const closed = events.find((event) => event.at >= window.end && event.at < window.settleEnd && /from half_open to closed/.test(event.text));
   const firstOk = answers
@@ -192,7 +194,24 @@ function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: re
     ...(opened === undefined ? {} : { trip: { ...tripCost(window, contacts, opened.at, settleMs, fault === 'killed' ? inFlightAt(opened.at, answers, events) : 0), at: opened.at, windows: Math.ceil((window.end - opened.at) / (POLICY.openSeconds * 1000)) } }),
     ...(closed === undefined ? {} : { closedAt: closed.at }),
     ...(closed === undefined || firstOk === undefined ? {} : { okAfterCloseMs: firstOk - closed.at }),
+    // the upstream's log spans every guard's run: this fault's client requests only
+    ...(fault === 'killed'
+      ? {}
+      : { peakClientsInFlight: peakInFlight(contacts.filter((contact) => contact.kind === 'client' && contact.startedAt >= window.start && contact.startedAt < window.end)) }),
   };
+}
+
+/** The most contacts open at once: a sweep over their starts and ends (an end before a start at the same time). */
+function peakInFlight(contacts: readonly Contact[]): number {
+  const edges = contacts.flatMap((contact) => [
+    [contact.startedAt, 1],
+    [contact.endedAt, -1],
+  ]);
+  edges.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+  let open = 0;
+  let peak = 0;
+  for (const [, step] of edges) peak = Math.max(peak, (open += step!));
+  return peak;
 }
 
 /** Half a window: nothing a breaker lets through after it opened reaches the upstream sooner. */
@@ -246,6 +265,9 @@ export async function runPeersBench(): Promise<PartResult> {
   try {
     const starters: [GuardName, () => Promise<Guard>, boolean][] = [
       ['ours', () => startOurs(upstream.port), true],
+      // the concurrency limit's rows: the fault schedule only (bench:proxy measures its cost when healthy)
+      ['ours-adaptive', () => startOurs(upstream.port, 'ours-adaptive'), false],
+      ['ours-fixed', () => startOurs(upstream.port, 'ours-fixed'), false],
       ['nginx', () => startNginx(upstream.port), true],
       ['haproxy', () => startHaproxy(upstream.port), true],
       ['nginx-single', () => startNginx(upstream.port, true), false],
@@ -326,22 +348,25 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
   }));
 
   const ours = byName('ours');
-  tables.push({
-    title: "the monitor's guarded proxy: calls before its logged `closed -> open` and after it, and its recovery",
-    columns: ['fault', 'calls before open (ended + in flight)', `limit: ERROR_THRESHOLD ${POLICY.failures} + in flight`, 'calls after open (trials)', 'windows until the upstream was back', 'first 200 after `half_open -> closed`, ms'],
-    rows: FAULTS.map((fault) => {
-      const f = faultOf('ours', fault);
-      const trip = f?.trip;
-      return [
-        fault,
-        trip === undefined ? 'never opened' : `${trip.before} (${trip.ended} + ${trip.inFlight})`,
-        trip === undefined ? '-' : String(POLICY.failures + trip.inFlight),
-        trip === undefined ? '-' : String(trip.after),
-        trip === undefined ? '-' : String(trip.windows),
-        msText(f?.okAfterCloseMs),
-      ];
-    }),
-  });
+  for (const run of runs.filter((candidate) => isOurs(candidate.name))) {
+    tables.push({
+      title: `the ${GUARD_LABELS[run.name]}: calls before its logged \`closed -> open\` and after it, and its recovery`,
+      columns: ['fault', 'calls before open (ended + in flight)', `limit: ERROR_THRESHOLD ${POLICY.failures} + in flight`, 'calls after open (trials)', 'most client calls in flight at the upstream', 'windows until the upstream was back', 'first 200 after `half_open -> closed`, ms'],
+      rows: FAULTS.map((fault) => {
+        const f = faultOf(run.name, fault);
+        const trip = f?.trip;
+        return [
+          fault,
+          trip === undefined ? 'never opened' : `${trip.before} (${trip.ended} + ${trip.inFlight})`,
+          trip === undefined ? '-' : String(POLICY.failures + trip.inFlight),
+          trip === undefined ? '-' : String(trip.after),
+          f?.peakClientsInFlight === undefined ? '-' : String(f.peakClientsInFlight),
+          trip === undefined ? '-' : String(trip.windows),
+          msText(f?.okAfterCloseMs),
+        ];
+      }),
+    });
+  }
 
   const healthyRows = runs.filter((run) => run.healthy !== undefined);
   const ratio = (run: GuardRun, pick: (r: { guard: Run; direct: Run }) => number, kind: 'flat' | 'single') => summarize((run.healthy?.[kind] ?? []).map(pick));
@@ -436,6 +461,28 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
     });
   }
 
+  // the concurrency limit (issue 24): a hang bounded, the other faults no worse than without it
+  const limited = (['ours-adaptive', 'ours-fixed'] as const).map(byName).filter((run): run is GuardRun => run !== undefined);
+  if (ours !== undefined && limited.length > 0) {
+    const rows = limited.map((run) => {
+      const hang = faultOf(run.name, 'hang') as FaultRun;
+      const others = (['killed', 'error'] as const).map((fault) => ({ fault, own: (faultOf(run.name, fault) as FaultRun).figures.wastedTotal, base: (faultOf('ours', fault) as FaultRun).figures.wastedTotal }));
+      const met = hang.trip !== undefined && hang.trip.before <= 12 && (hang.peakClientsInFlight ?? Infinity) <= 10 && others.every((other) => other.own <= other.base);
+      return { run, hang, others, met };
+    });
+    targets.push({
+      target: `with MAX_CONCURRENT_CALLS (adaptive, and ${FIXED_LIMIT}): a hanging upstream gets at most 12 calls before the circuit opens and at most 10 client calls in flight at once; killed and 500: no more wasted calls than without the limit`,
+      measured: rows
+        .map(
+          (row) =>
+            `${GUARD_LABELS[row.run.name]}: hang ${row.hang.trip === undefined ? 'never opened' : `${row.hang.trip.before} calls before open`}, at most ${row.hang.peakClientsInFlight ?? '?'} in flight (without the limit: ${faultOf('ours', 'hang')?.trip?.before ?? '?'} before open, at most ${faultOf('ours', 'hang')?.peakClientsInFlight ?? '?'}); wasted ${row.others.map((other) => `${other.fault} ${other.own} (without: ${other.base})`).join(', ')}`,
+        )
+        .join('; '),
+      verdict: rows.every((row) => row.met) ? 'met' : 'missed',
+      detail: 'calls before open as in the trip table (probes included); in flight: client requests open at the upstream at once, from its log (probes and trials are outside the limit).',
+    });
+  }
+
   const method = [
     `one upstream process, the project's own (upstream/dist/main.js, log to a file), on a loopback port below the ephemeral range; ${runs.length} guards in turn in front of it, never two at once, so every call the upstream receives during a guard's run is that guard's.`,
     `client load: ${RATE} GETs/s on a fixed schedule (open loop), keep-alive, at most ${MAX_IN_FLIGHT} in flight (a request due beyond that is shed and counted), each given up after ${CLIENT_TIMEOUT_MS} ms; each carries its id (/?c=<id>); the monitor's probe asks /?probe=monitor and HAProxy's check /?probe=haproxy, so the upstream's log tells clients from probes.`,
@@ -458,7 +505,7 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
           .join(', ')}`,
     ),
     ...runs
-      .filter((run) => run.name !== 'ours')
+      .filter((run) => !isOurs(run.name))
       .map((run) => `${GUARD_LABELS[run.name]}, its own log: ${run.events.length === 0 ? 'no state change logged' : run.events.slice(0, 6).map((event) => event.text.slice(0, 140)).join(' | ')}`),
   ];
 

@@ -26,10 +26,15 @@ export const POLICY = {
   timeoutSeconds: 0.4,
 } as const;
 
-export type GuardName = 'ours' | 'nginx' | 'haproxy' | 'nginx-single';
+export type GuardName = 'ours' | 'ours-adaptive' | 'ours-fixed' | 'nginx' | 'haproxy' | 'nginx-single';
+
+/** MAX_CONCURRENT_CALLS of the `ours-fixed` run: the issue's bound on calls in flight to a hung upstream. */
+export const FIXED_LIMIT = 10;
 
 export const GUARD_LABELS: Record<GuardName, string> = {
   ours: "monitor's guarded proxy",
+  'ours-adaptive': "monitor's guarded proxy, MAX_CONCURRENT_CALLS=adaptive",
+  'ours-fixed': `monitor's guarded proxy, MAX_CONCURRENT_CALLS=${FIXED_LIMIT}`,
   nginx: 'nginx max_fails',
   haproxy: 'HAProxy observe layer7',
   'nginx-single': 'nginx max_fails, one server as written',
@@ -60,8 +65,15 @@ const HAPROXY = '/usr/sbin/haproxy';
 
 const ms = (seconds: number): string => `${Math.round(seconds * 1000)}ms`;
 
-/** The built monitor: HTTP_CLIENT = the upstream, its guarded proxy on a free port, probe loop on. */
-export async function startOurs(upstreamPort: number): Promise<Guard> {
+/** The monitor's runs: without a concurrency limit, and with each kind of it. */
+export const isOurs = (name: GuardName): boolean => name === 'ours' || name === 'ours-adaptive' || name === 'ours-fixed';
+
+/**
+ * The built monitor: HTTP_CLIENT = the upstream, its guarded proxy on a free port, probe loop on;
+ * `ours-adaptive` and `ours-fixed` with MAX_CONCURRENT_CALLS set, the rest alike.
+ */
+export async function startOurs(upstreamPort: number, name: 'ours' | 'ours-adaptive' | 'ours-fixed' = 'ours'): Promise<Guard> {
+  const limit: Record<string, string> = name === 'ours-adaptive' ? { MAX_CONCURRENT_CALLS: 'adaptive' } : name === 'ours-fixed' ? { MAX_CONCURRENT_CALLS: String(FIXED_LIMIT) } : {};
   const env = {
     HTTP_CLIENT: `127.0.0.1:${upstreamPort}`,
     ERROR_THRESHOLD: String(POLICY.failures),
@@ -72,6 +84,7 @@ export async function startOurs(upstreamPort: number): Promise<Guard> {
     PROBE_PATH: '/?probe=monitor',
     ADMIN_PORT: '0',
     LOG_LEVEL: 'info',
+    ...limit,
   };
   const flags = shippedMonitor().nodeFlags;
   for (let attempt = 1; ; attempt++) {
@@ -85,7 +98,7 @@ export async function startOurs(upstreamPort: number): Promise<Guard> {
       throw error;
     }
     return {
-      name: 'ours',
+      name,
       url: `http://127.0.0.1:${proxyPort}`,
       settings: [
         ...Object.entries(env)
@@ -94,8 +107,10 @@ export async function startOurs(upstreamPort: number): Promise<Guard> {
         `node ${[...flags, 'monitor/dist/main.js'].join(' ')} (as its image starts it)`,
       ],
       rationale:
-        'ERROR_THRESHOLD=3 consecutive failures open the circuit for TIME_WINDOW; then one trial (the probe, HALF_OPEN_MAX_CALLS=1) and SUCCESS_THRESHOLD=1 success closes it, as one good request does in nginx and one good check (rise 1) in HAProxy. Client calls and probes count alike; 5xx, refused connections and timeouts after REQUEST_TIMEOUT are failures.',
-      isOwn: (reply) => reply.status === 503 && reply.body.includes('"circuit open"'),
+        'ERROR_THRESHOLD=3 consecutive failures open the circuit for TIME_WINDOW; then one trial (the probe, HALF_OPEN_MAX_CALLS=1) and SUCCESS_THRESHOLD=1 success closes it, as one good request does in nginx and one good check (rise 1) in HAProxy. Client calls and probes count alike; 5xx, refused connections and timeouts after REQUEST_TIMEOUT are failures.' +
+        (name === 'ours' ? '' : ' MAX_CONCURRENT_CALLS bounds the client calls in flight (probes and trials are outside it); one more is answered 503 overloaded without trying the upstream, an own answer like the open circuit\'s.'),
+      // the open circuit's 503, or (with MAX_CONCURRENT_CALLS) the full limit's: neither tried the upstream
+      isOwn: (reply) => reply.status === 503 && (reply.body.includes('"circuit open"') || reply.body.includes('"overloaded"')),
       events: () =>
         monitor.lines.filter((line) => line.includes('Circuit changed from') || line.includes('probe result ignored')).map((line) => ({ at: lineTime(line), text: line.slice(line.indexOf(' ') + 1) })),
       stop: async () => {
