@@ -254,9 +254,10 @@ export function drawLimit(svg, readings, concurrency, from, to, startedAt) {
       svgEl('pattern', { id: 'full-hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' }, svgEl('line', { x1: 0, y1: 0, x2: 0, y2: 6, class: 'pattern-line' })),
     ),
   ];
-  for (const fraction of [0, 0.5, 1]) {
-    parts.push(svgEl('line', { x1: left, x2: width, y1: y(max * fraction), y2: y(max * fraction), class: 'grid' }));
-    parts.push(svgEl('text', { x: left - 6, y: y(max * fraction) + 4, 'text-anchor': 'end', class: 'tick' }, count(max * fraction)));
+  // calls are whole: the middle tick is a whole number too
+  for (const value of new Set([0, Math.round(max / 2), max])) {
+    parts.push(svgEl('line', { x1: left, x2: width, y1: y(value), y2: y(value), class: 'grid' }));
+    parts.push(svgEl('text', { x: left - 6, y: y(value) + 4, 'text-anchor': 'end', class: 'tick' }, count(value)));
   }
   for (const step of steps) {
     if (step.inFlight === 0) continue;
@@ -270,6 +271,8 @@ export function drawLimit(svg, readings, concurrency, from, to, startedAt) {
   // the limit: flat while it holds, a vertical step where it moved
   const path = steps.map((step, i) => `${i === 0 ? 'M' : 'L'}${x(step.start).toFixed(1)},${y(step.limit).toFixed(1)} L${x(step.end).toFixed(1)},${y(step.limit).toFixed(1)}`).join(' ');
   if (path) parts.push(svgEl('path', { d: path, class: 'limit-line' }));
+  const last = steps[steps.length - 1];
+  if (last) parts.push(svgEl('text', { x: x(last.end) - 4, y: y(last.limit) - 5, 'text-anchor': 'end', class: 'limit-label' }, `limit ${last.limit}`));
   parts.push(...timeAxis(width, height, from, to, left));
   svg.replaceChildren(...parts);
 
