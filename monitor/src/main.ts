@@ -5,6 +5,7 @@
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { createAdmin } from './admin/admin';
+import { routeSettings } from './admin/route-settings';
 import { registerAlertMetrics } from './alerts/alert-metrics';
 import { createAlertWebhook } from './alerts/webhook';
 import { CircuitBreaker, monotonicClock } from '@circuit-breaker-demo/breaker';
@@ -103,6 +104,7 @@ function main(): void {
           loop: loops[i]!,
           lastOutcome,
           quietLimitMs: route.probeIntervalMs + route.requestTimeoutMs,
+          settings: routeSettings(route),
           ...(limiter === undefined ? {} : { limiter }),
         })),
       }),

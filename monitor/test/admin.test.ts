@@ -61,8 +61,11 @@ describe('/status', () => {
           upstream: 'http://127.0.0.1:9',
           state: 'closed',
           since: '2023-11-14T22:13:20.000Z',
+          secondsInState: 0,
           trialInSeconds: null,
           counters: { consecutiveFailures: 0, consecutiveSuccesses: 0, trialsInFlight: 0 },
+          openWindowSeconds: 10,
+          failureRate: null,
           calls: {
             probe: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, overloaded: 0, aborted: 0, fallback: 0 },
             proxy: { success: 0, failure: 0, late: 0, rejected: 0, busy: 0, overloaded: 0, aborted: 0, fallback: 0 },
@@ -70,6 +73,7 @@ describe('/status', () => {
           lastOutcome: null,
           lastProbe: null,
           concurrency: null,
+          settings: { errorThreshold: 3, successThreshold: 3, halfOpenMaxCalls: 1, timeWindow: 10, maxConcurrentCalls: 'off' },
         },
       ],
     });
@@ -84,12 +88,42 @@ describe('/status', () => {
     r.clock.advance(2_500);
     r.wall += 2_500;
     const status = await statusOf(r.port);
-    expect(status).toMatchObject({
-      state: 'open',
-      since: new Date(WALL_START + 1_000).toISOString(),
-      secondsInState: 2.5,
-      trialInSeconds: 7.5,
-    });
+    const open = { state: 'open', since: new Date(WALL_START + 1_000).toISOString(), secondsInState: 2.5, trialInSeconds: 7.5, openWindowSeconds: 10 };
+    expect(status).toMatchObject(open);
+    // the route's entry says the same: with several routes the page has only it
+    expect(status.routes[0]).toMatchObject(open);
+  });
+
+  it("with several routes, each entry has its own time in state, window, failure rate and settings", async () => {
+    const r = await adminRig({ FAILURE_RATE_THRESHOLD: '50', SLIDING_WINDOW: '10', MINIMUM_CALLS: '4', MAX_CONCURRENT_CALLS: '4' }, {}, { routes: ['catalog', 'reviews'] });
+    cleanups.push(() => r.close());
+    r.clock.advance(1_000);
+    r.wall += 1_000;
+    trip(r.routes[1]!.breaker, 3);
+    // catalog: one failure in three calls, under the 50 % that would open it
+    trip(r.routes[0]!.breaker, 1);
+    for (let i = 0; i < 2; i += 1) {
+      const admission = r.routes[0]!.breaker.tryAcquire();
+      if (admission.admitted) r.routes[0]!.breaker.record(admission.ticket, { ok: true });
+    }
+    r.clock.advance(4_000);
+    r.wall += 4_000;
+    const status = await statusOf(r.port);
+    const settings = { errorThreshold: 3, successThreshold: 3, halfOpenMaxCalls: 1, timeWindow: 10, maxConcurrentCalls: 4 };
+    const shown = status.routes.map(({ name, state, secondsInState, trialInSeconds, openWindowSeconds, failureRate, settings: own }) => ({
+      name,
+      state,
+      secondsInState,
+      trialInSeconds,
+      openWindowSeconds,
+      failureRate,
+      settings: own,
+    }));
+    expect(shown).toEqual([
+      { name: 'catalog', state: 'closed', secondsInState: 5, trialInSeconds: null, openWindowSeconds: 10, failureRate: { calls: 3, failures: 1, percent: 33.3 }, settings },
+      // the window is emptied by the transition
+      { name: 'reviews', state: 'open', secondsInState: 4, trialInSeconds: 6, openWindowSeconds: 10, failureRate: { calls: 0, failures: 0, percent: 0 }, settings },
+    ]);
   });
 
   it('shows the last probe outcome and the consecutive failures', async () => {

@@ -5,9 +5,11 @@
  */
 import http from 'node:http';
 import net from 'node:net';
+import { AdaptiveLimiter, FixedLimiter } from '@circuit-breaker-demo/breaker';
 import { createProxy } from '../src/proxy/proxy';
 import { adminRig, trip, WALL_START, type AdminRig } from './support/admin-rig';
 import { startCountingUpstream, status as answerStatus } from './support/counting-upstream';
+import { FakeClock } from './support/fake-clock';
 import { call } from './support/raw-http';
 import { RecordingLogger } from './support/recording-logger';
 import { SseClient } from './support/sse-client';
@@ -227,6 +229,87 @@ describe('several routes (SPEC "Routes")', () => {
     ]);
     // one sampler and one heartbeat, however many routes
     expect(r.intervals.periods()).toEqual([1_000, 15_000]);
+  });
+});
+
+describe('the concurrency limit (SPEC "Concurrency limit")', () => {
+  /** catalog: a fixed limit of 4; reviews: adaptive; ratings: the limit off */
+  async function limited(events: Parameters<typeof adminRig>[1] = {}) {
+    const clock = new FakeClock();
+    const catalog = new FixedLimiter({ limit: 4, clock });
+    const reviews = new AdaptiveLimiter({ clock, initialLimit: 10 });
+    const r = await rig({}, events, { routes: ['catalog', 'reviews', 'ratings'], limiters: { catalog, reviews } });
+    return { r, catalog, reviews };
+  }
+  const take = (limiter: FixedLimiter | AdaptiveLimiter, n: number): void => {
+    for (let i = 0; i < n; i += 1) expect(limiter.tryAcquire()).toBe(true);
+  };
+
+  it("the snapshot's entries carry each route's limit and calls in flight, as /status does, and the readings since start of the limited ones", async () => {
+    const { r, catalog } = await limited();
+    take(catalog, 3);
+    const client = await listen(r.port);
+    type Route = { name: string; concurrency: unknown; recent: Record<string, unknown> };
+    const snapshot = client.events[0]!.data as { routes: Route[] };
+    const status = JSON.parse((await call(r.port, { path: '/status' })).body) as { routes: { name: string; concurrency: unknown }[] };
+    expect(snapshot.routes.map((route) => [route.name, route.concurrency])).toEqual([
+      ['catalog', { mode: 'fixed', limit: 4, inFlight: 3 }],
+      ['reviews', { mode: 'adaptive', limit: 10, inFlight: 0 }],
+      ['ratings', null],
+    ]);
+    expect(snapshot.routes.map((route) => route.concurrency)).toEqual(status.routes.map((route) => route.concurrency));
+    // read when the stream started (before the three calls): where the page's chart begins
+    const at = new Date(WALL_START).toISOString();
+    expect(snapshot.routes[0]!.recent.concurrency).toEqual([{ at, limit: 4, inFlight: 0 }]);
+    expect(snapshot.routes[1]!.recent.concurrency).toEqual([{ at, limit: 10, inFlight: 0 }]);
+    // the limit off: nothing new in its recent events
+    expect(Object.keys(snapshot.routes[2]!.recent)).toEqual(['transitions', 'probes', 'calls']);
+  });
+
+  it('once a second, each limited route whose limit or calls in flight changed sends them; unchanged or off sends nothing; no call writes anything', async () => {
+    const { r, catalog, reviews } = await limited();
+    const client = await listen(r.port);
+    take(catalog, 4);
+    expect(catalog.tryAcquire()).toBe(false);
+    take(reviews, 2);
+    // nothing on the calls' path: the slots taken are seen by the next sample only
+    await turn();
+    expect(client.received).toEqual(['snapshot']);
+
+    r.wall += 1_000;
+    r.intervals.run(1_000);
+    await client.until(() => client.named('concurrency').length === 2, 'two concurrency events');
+    const at = new Date(WALL_START + 1_000).toISOString();
+    expect(client.named('concurrency').map((event) => event.data)).toEqual([
+      { at, limit: 4, inFlight: 4, route: 'catalog', mode: 'fixed' },
+      { at, limit: 10, inFlight: 2, route: 'reviews', mode: 'adaptive' },
+    ]);
+    // a second with no change: nothing
+    r.wall += 1_000;
+    r.intervals.run(1_000);
+    await turn();
+    expect(client.named('concurrency')).toHaveLength(2);
+    // one call ends on catalog: only catalog sends
+    catalog.release(5, 'success');
+    r.wall += 1_000;
+    r.intervals.run(1_000);
+    await client.until(() => client.named('concurrency').length === 3, 'a third concurrency event');
+    expect(client.named('concurrency')[2]!.data).toEqual({ at: new Date(WALL_START + 3_000).toISOString(), limit: 4, inFlight: 3, route: 'catalog', mode: 'fixed' });
+    // ratings (the limit off) never sent one; one sampler and one heartbeat for everything
+    expect(client.named('concurrency').map((event) => event.data.route)).not.toContain('ratings');
+    expect(r.intervals.periods()).toEqual([1_000, 15_000]);
+  });
+
+  it('keeps a bounded list of readings per route for the next snapshot', async () => {
+    const { r, catalog } = await limited({ recentConcurrency: 3 });
+    for (let i = 1; i <= 4; i += 1) {
+      take(catalog, 1);
+      r.wall += 1_000;
+      r.intervals.run(1_000);
+    }
+    const client = await listen(r.port);
+    const recent = (client.events[0]!.data as { routes: { recent: { concurrency: { inFlight: number }[] } }[] }).routes[0]!.recent.concurrency;
+    expect(recent.map((entry) => entry.inFlight)).toEqual([2, 3, 4]);
   });
 });
 

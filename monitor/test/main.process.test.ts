@@ -377,7 +377,7 @@ it('MAX_CONCURRENT_CALLS per route: a full limit answers overloaded while probes
     }
   });
   const routes = [
-    { name: 'fixed', prefix: '/fixed/', upstream: `127.0.0.1:${upstream.port}`, probePath: '/health', maxConcurrentCalls: 2 },
+    { name: 'fixed', prefix: '/fixed/', upstream: `127.0.0.1:${upstream.port}`, probePath: '/health', maxConcurrentCalls: 2, errorThreshold: 7, halfOpenMaxCalls: 2, timeWindow: 4 },
     { name: 'adapt', prefix: '/adapt/', upstream: `127.0.0.1:${upstream.port}`, probePath: '/health', maxConcurrentCalls: 'adaptive' },
   ];
   writeFileSync(path.join(workdir, 'limits.json'), JSON.stringify({ routes }));
@@ -407,11 +407,18 @@ it('MAX_CONCURRENT_CALLS per route: a full limit answers overloaded while probes
   const before = probes;
   await waitFor(() => probes >= before + 4, 'probes while the limit is full');
 
-  const status = JSON.parse((await get(adminPort, '/status')).body) as { routes: { name: string; concurrency: unknown }[] };
+  type RouteEntry = { name: string; concurrency: unknown; settings: unknown; openWindowSeconds: number; secondsInState: unknown; failureRate: unknown };
+  const status = JSON.parse((await get(adminPort, '/status')).body) as { routes: RouteEntry[] };
   expect(status.routes.map((route) => [route.name, route.concurrency])).toEqual([
     ['fixed', { mode: 'fixed', limit: 2, inFlight: 2 }],
     ['adapt', { mode: 'adaptive', limit: 10, inFlight: 0 }],
   ]);
+  // each route's own settings (what its counters count against) and its window in force
+  expect(status.routes.map((route) => [route.name, route.settings, route.openWindowSeconds, route.failureRate])).toEqual([
+    ['fixed', { errorThreshold: 7, successThreshold: 3, halfOpenMaxCalls: 2, timeWindow: 4, maxConcurrentCalls: 2 }, 4, null],
+    ['adapt', { errorThreshold: 3, successThreshold: 3, halfOpenMaxCalls: 1, timeWindow: 0.5, maxConcurrentCalls: 'adaptive' }, 0.5, null],
+  ]);
+  expect(status.routes.map((route) => typeof route.secondsInState)).toEqual(['number', 'number']);
   const metrics = (await get(adminPort, '/metrics')).body;
   expect(metrics).toContain('circuit_breaker_concurrency_limit{route="fixed"} 2');
   expect(metrics).toContain('circuit_breaker_concurrency_in_flight{route="fixed"} 2');

@@ -21,6 +21,7 @@ import { Dashboard } from './dashboard';
 import { EventStream, type EventsSettings } from './events';
 import { HostCheck } from './host-check';
 import { policyStatus, type PolicyStatus } from './policy-status';
+import { routeSettings, type RouteSettings } from './route-settings';
 import type { SlowdownSettings } from './token-slowdown';
 
 /** What the admin API needs to know of the probe loop (ProbeLoop has it). */
@@ -43,6 +44,8 @@ export interface AdminRoute {
   readonly quietLimitMs: number;
   /** the proxy's concurrency limit on this route (MAX_CONCURRENT_CALLS); none when off */
   readonly limiter?: ConcurrencyLimiter;
+  /** the route's own thresholds and limit (a routes file may set them per route) */
+  readonly settings: RouteSettings;
 }
 
 export interface AdminOptions {
@@ -89,13 +92,14 @@ interface CallView {
   readonly latencyMs: number;
 }
 
-/** One route's entry in /status. */
-export interface RouteStatus {
+/** One route's entry in /status: the top level's fields for this route, and its own settings. */
+export interface RouteStatus extends PolicyStatus {
   readonly name: string;
   readonly prefix: string;
   readonly upstream: string;
   readonly state: State;
   readonly since: string;
+  readonly secondsInState: number;
   readonly trialInSeconds: number | null;
   readonly counters: Status['counters'];
   readonly calls: CallTotals;
@@ -103,6 +107,8 @@ export interface RouteStatus {
   readonly lastProbe: Status['lastProbe'];
   /** MAX_CONCURRENT_CALLS: the limit in force and the calls holding a slot; null when off */
   readonly concurrency: ConcurrencyStatus;
+  /** what the counters count against on this route, and its limit setting */
+  readonly settings: RouteSettings;
 }
 
 export interface Status extends PolicyStatus {
@@ -151,25 +157,6 @@ class AdminApi {
 
   constructor(private readonly options: AdminOptions) {
     this.wallClock = options.wallClock ?? Date.now;
-    const routes = options.routes ?? [{ name: 'default', breaker: options.breaker, lastOutcome: options.lastOutcome }];
-    this.events = new EventStream({
-      routes: routes.map(({ name, breaker, lastOutcome }) => ({ name, breaker, lastOutcome, callTotals: () => options.metrics.callTotals(name) })),
-      status: () => this.status(),
-      logger: options.logger,
-      clock: options.clock,
-      wallClock: this.wallClock,
-      ...(options.events ? { settings: options.events } : {}),
-    });
-    this.control = new Control({
-      routes,
-      logger: options.logger,
-      token: options.config.adminToken,
-      clock: options.clock,
-      ...(options.tokenSlowdown ? { slowdown: options.tokenSlowdown } : {}),
-    });
-    this.hosts = new HostCheck({ allowed: options.config.adminAllowedHosts, hostname: options.hostname ?? os.hostname(), logger: options.logger, clock: options.clock });
-    this.dashboard = new Dashboard();
-    this.healthMarginMs = options.healthMarginMs ?? 1_000;
     this.routes = options.routes ?? [
       {
         name: 'default',
@@ -179,8 +166,33 @@ class AdminApi {
         loop: options.loop,
         lastOutcome: options.lastOutcome,
         quietLimitMs: options.config.probeIntervalMs + options.config.requestTimeoutMs,
+        settings: routeSettings(options.config),
       },
     ];
+    this.events = new EventStream({
+      routes: this.routes.map(({ name, breaker, lastOutcome, limiter }) => ({
+        name,
+        breaker,
+        lastOutcome,
+        callTotals: () => options.metrics.callTotals(name),
+        ...(limiter === undefined ? {} : { limiter }),
+      })),
+      status: () => this.status(),
+      logger: options.logger,
+      clock: options.clock,
+      wallClock: this.wallClock,
+      ...(options.events ? { settings: options.events } : {}),
+    });
+    this.control = new Control({
+      routes: this.routes,
+      logger: options.logger,
+      token: options.config.adminToken,
+      clock: options.clock,
+      ...(options.tokenSlowdown ? { slowdown: options.tokenSlowdown } : {}),
+    });
+    this.hosts = new HostCheck({ allowed: options.config.adminAllowedHosts, hostname: options.hostname ?? os.hostname(), logger: options.logger, clock: options.clock });
+    this.dashboard = new Dashboard();
+    this.healthMarginMs = options.healthMarginMs ?? 1_000;
   }
 
   handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -285,16 +297,19 @@ class AdminApi {
       upstream: route.upstream,
       state: snapshot.state,
       since: new Date(this.wallClock() - (now - snapshot.since)).toISOString(),
+      secondsInState: seconds(now - snapshot.since),
       trialInSeconds: snapshot.state === 'open' ? seconds(snapshot.msUntilTrial) : null,
       counters: {
         consecutiveFailures: snapshot.consecutiveFailures,
         consecutiveSuccesses: snapshot.consecutiveSuccesses,
         trialsInFlight: snapshot.trialsInFlight,
       },
+      ...policyStatus(snapshot),
       calls: this.routes.length > 1 ? this.options.metrics.callTotals(route.name) : this.options.metrics.callTotals(),
       lastOutcome: outcomeView(outcome),
       lastProbe: probeView(last),
       concurrency: concurrencyStatus(route.limiter),
+      settings: route.settings,
     };
   }
 }

@@ -3,7 +3,8 @@
  * connect a snapshot (what /status shows, plus the recent transitions, probes and call counts);
  * then every transition, every probe result one by one, the calls of each second by source and
  * outcome (a flood of proxied calls is one event a second, whatever its size), and a heartbeat
- * comment every 15 s.
+ * comment every 15 s. A route with a concurrency limit (MAX_CONCURRENT_CALLS) also gets its limit
+ * and its calls in flight, read by the same once-a-second timer and sent when either changed.
  *
  * Every route has its own recent events (SPEC "Routes"): the snapshot's `routes` gives each its
  * /status entry and its `recent`, and every live event names its `route`. The snapshot's top-level
@@ -15,10 +16,11 @@
  * number of clients is capped.
  */
 import type http from 'node:http';
-import type { CircuitBreaker, Clock, Transition } from '@circuit-breaker-demo/breaker';
+import type { CircuitBreaker, Clock, ConcurrencyLimiter, Transition } from '@circuit-breaker-demo/breaker';
 import type { LastOutcome, RecordedOutcome } from '../last-outcome';
 import type { Logger } from '../logger';
 import { transitionMessage } from '../transition-log';
+import { concurrencyStatus } from './concurrency-status';
 
 /** The interval timers the stream uses; injected so tests can run heartbeats and samples by hand. */
 export interface IntervalTimers {
@@ -46,6 +48,8 @@ export interface EventsSettings {
   readonly recentTransitions: number;
   readonly recentProbes: number;
   readonly recentCalls: number;
+  /** a route's changes of its limit or calls in flight */
+  readonly recentConcurrency: number;
   readonly timers: IntervalTimers;
 }
 
@@ -59,6 +63,8 @@ export const EVENTS_DEFAULTS: EventsSettings = {
   recentTransitions: 100,
   recentProbes: 300,
   recentCalls: 300,
+  // at most one a second: 5 minutes or more
+  recentConcurrency: 300,
   timers: realTimers,
 };
 
@@ -69,6 +75,8 @@ export interface EventsRoute {
   readonly lastOutcome: LastOutcome;
   /** the route's call counts since start by source and outcome (the metrics' CallTotals) */
   readonly callTotals: () => Totals;
+  /** the proxy's concurrency limit on the route; none when MAX_CONCURRENT_CALLS is off there */
+  readonly limiter?: ConcurrencyLimiter;
 }
 
 export interface EventsOptions {
@@ -109,6 +117,13 @@ export interface CallsEntry {
   readonly [source: string]: unknown;
 }
 
+/** A route's concurrency limit and calls in flight when the sampler read them (a change since the last). */
+export interface ConcurrencyEntry {
+  readonly at: string;
+  readonly limit: number;
+  readonly inFlight: number;
+}
+
 export interface EventsStats {
   readonly clients: number;
   /** unsent bytes held for all clients together */
@@ -138,6 +153,8 @@ interface RecentEvents {
   readonly transitions: readonly TransitionEntry[];
   readonly probes: readonly ProbeEntry[];
   readonly calls: readonly CallsEntry[];
+  /** only for a route with a concurrency limit */
+  readonly concurrency?: readonly ConcurrencyEntry[];
 }
 
 /** What the stream keeps of one route. */
@@ -145,7 +162,10 @@ class RouteFeed {
   readonly transitions: Recent<TransitionEntry>;
   readonly probes: Recent<ProbeEntry>;
   readonly calls: Recent<CallsEntry>;
+  readonly concurrency: Recent<ConcurrencyEntry>;
   lastTotals: Totals | undefined;
+  /** the last limit and calls in flight read; undefined before the first read */
+  lastConcurrency: ConcurrencyEntry | undefined;
 
   constructor(
     readonly route: EventsRoute,
@@ -154,10 +174,12 @@ class RouteFeed {
     this.transitions = new Recent(settings.recentTransitions);
     this.probes = new Recent(settings.recentProbes);
     this.calls = new Recent(settings.recentCalls);
+    this.concurrency = new Recent(settings.recentConcurrency);
   }
 
   get recent(): RecentEvents {
-    return { transitions: this.transitions.list, probes: this.probes.list, calls: this.calls.list };
+    const recent = { transitions: this.transitions.list, probes: this.probes.list, calls: this.calls.list };
+    return this.route.limiter === undefined ? recent : { ...recent, concurrency: this.concurrency.list };
   }
 }
 
@@ -191,7 +213,11 @@ export class EventStream {
   /** Starts counting the calls of each period (the server listens). */
   start(): void {
     if (this.sampler !== undefined) return;
-    for (const feed of this.feeds) feed.lastTotals = feed.route.callTotals();
+    for (const feed of this.feeds) {
+      feed.lastTotals = feed.route.callTotals();
+      // the first reading: where the page's chart of the limit begins
+      this.sampleConcurrency(feed);
+    }
     this.sampler = this.settings.timers.setInterval(() => this.sample(), this.settings.sampleMs);
   }
 
@@ -285,7 +311,23 @@ export class EventStream {
   }
 
   private sample(): void {
-    for (const feed of this.feeds) this.sampleRoute(feed);
+    for (const feed of this.feeds) {
+      this.sampleRoute(feed);
+      this.sampleConcurrency(feed);
+    }
+  }
+
+  /** Reads a limited route's limit and calls in flight; keeps and sends them when either changed. */
+  private sampleConcurrency(feed: RouteFeed): void {
+    const status = concurrencyStatus(feed.route.limiter);
+    if (status === null) return;
+    const { mode, limit, inFlight } = status;
+    const last = feed.lastConcurrency;
+    if (last !== undefined && last.limit === limit && last.inFlight === inFlight) return;
+    const entry: ConcurrencyEntry = { at: new Date(this.options.wallClock()).toISOString(), limit, inFlight };
+    feed.lastConcurrency = entry;
+    feed.concurrency.push(entry);
+    this.queue(() => frame('concurrency', { ...entry, route: feed.route.name, mode }));
   }
 
   /** Counts what ended on one route since the last sample; sends it when anything did. */

@@ -2,13 +2,15 @@
  * A real admin server on loopback around a breaker with a fake clock, the real probe loop (its
  * timers run by hand), the metrics, and the event stream's interval timers run by hand too.
  */
-import { CircuitBreaker } from '@circuit-breaker-demo/breaker';
+import { CircuitBreaker, type ConcurrencyLimiter } from '@circuit-breaker-demo/breaker';
 import { createAdmin, type AdminHandle, type AdminOptions, type AdminRoute } from '../../src/admin/admin';
 import type { EventsSettings, IntervalTimers } from '../../src/admin/events';
+import { routeSettings } from '../../src/admin/route-settings';
 import { parseConfig, type Config } from '../../src/config';
 import { LastOutcome } from '../../src/last-outcome';
 import { routeLogger } from '../../src/logger';
 import { Metrics } from '../../src/metrics';
+import { policyOptions } from '../../src/policy-options';
 import { ProbeLoop } from '../../src/probe/loop';
 import type { Timers } from '../../src/timers';
 import type { Probe, ProbeResult } from '../../src/probe/probe';
@@ -91,7 +93,11 @@ export const RIG_HOSTNAME = 'monitor-test-host';
 export async function adminRig(
   env: Record<string, string> = {},
   events: Partial<EventsSettings> = {},
-  more: Pick<AdminOptions, 'tokenSlowdown'> & { readonly routes?: readonly string[] } = {},
+  more: Pick<AdminOptions, 'tokenSlowdown'> & {
+    readonly routes?: readonly string[];
+    /** a concurrency limit (MAX_CONCURRENT_CALLS) per route name; the others have none */
+    readonly limiters?: Readonly<Record<string, ConcurrencyLimiter>>;
+  } = {},
 ): Promise<AdminRig> {
   const parsed = parseConfig({ HTTP_CLIENT: '127.0.0.1:9', PROBE_INTERVAL: '2', REQUEST_TIMEOUT: '2', TIME_WINDOW: '10', ...env });
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
@@ -99,7 +105,7 @@ export async function adminRig(
   const clock = new FakeClock();
   const logger = new RecordingLogger();
   const state = { probeAnswer: { kind: 'success', status: 200, latencyMs: 3 } as ProbeResult, wall: WALL_START };
-  const { routes: names = ['default'], ...adminMore } = more;
+  const { routes: names = ['default'], limiters = {}, ...adminMore } = more;
   const routes: RigRoute[] = names.map((name) => {
     const routeBreaker = new CircuitBreaker({
       errorThreshold: config.errorThreshold,
@@ -107,6 +113,8 @@ export async function adminRig(
       openWindowMs: config.timeWindowMs,
       halfOpenMaxCalls: config.halfOpenMaxCalls,
       clock,
+      // the policies as main.ts sets them (none unless env turns them on)
+      ...policyOptions(config),
     });
     // as main.ts does: every transition is a log line, naming the route when there are several
     const routeLog = routeLogger(logger, name, names.length > 1);
@@ -128,6 +136,8 @@ export async function adminRig(
     loop: i === 0 ? loop : { isRunning: true, lastActivity: clock.now(), lastProbe: undefined },
     lastOutcome: route.lastOutcome,
     quietLimitMs: config.probeIntervalMs + config.requestTimeoutMs,
+    settings: routeSettings(config),
+    ...(limiters[route.name] === undefined ? {} : { limiter: limiters[route.name] }),
   }));
   const admin = createAdmin({
     breaker,
@@ -140,7 +150,8 @@ export async function adminRig(
     wallClock: () => state.wall,
     events: { timers: intervals, ...events },
     hostname: RIG_HOSTNAME,
-    ...(names.length > 1 ? { routes: adminRoutes } : {}),
+    // one route without a limit: the admin builds its default route itself, as when no routes are given
+    ...(names.length > 1 || Object.keys(limiters).length > 0 ? { routes: adminRoutes } : {}),
     ...adminMore,
   });
   const { port } = await admin.listen(0, '127.0.0.1');

@@ -2,8 +2,9 @@
 // charts draw it. Everything comes from /events; a snapshot (on every connection, so also after
 // the monitor restarted) replaces what the page knew. With several routes (a routes file) each
 // route keeps its own status and recent events, a card per route shows its state, and the
-// detail panels and the controls show and act on the route chosen by clicking its card.
-import { drawLatency, drawRate, drawTimeline } from './charts.js';
+// detail panels and the controls show and act on the route chosen by clicking its card. A route
+// with a concurrency limit also has a panel of its limit and calls in flight.
+import { drawLatency, drawLimit, drawRate, drawTimeline } from './charts.js';
 import { setUpControl } from './control.js';
 import { stateLabel } from './format.js';
 import { connect } from './stream.js';
@@ -33,7 +34,8 @@ const model = {
   /**
    * One entry per route: `status` (with one route the whole status, as the monitor sends it; with
    * several the route's entry and the configuration), `statusReceived` (performance.now() when it
-   * came: the countdown runs from there), its transitions, probes and calls by second.
+   * came: the countdown runs from there), its transitions, probes and calls by second, and (with
+   * a concurrency limit) its readings of the limit and the calls in flight, one per change.
    */
   routes: [],
   /** the route whose details the panels show */
@@ -72,6 +74,7 @@ function onSnapshot(snapshot) {
       transitions: (its.transitions ?? []).map((entry) => ({ ...entry, at: toLocal(entry.at) })),
       probes: (its.probes ?? []).map((entry) => ({ ...entry, at: toLocal(entry.at) })),
       calls: new Map(),
+      concurrency: (its.concurrency ?? []).map((entry) => ({ ...entry, at: toLocal(entry.at) })),
     };
     for (const entry of its.calls ?? []) addCalls(route, entry);
     return route;
@@ -119,6 +122,13 @@ function onCalls(entry) {
   }
 }
 
+function onConcurrency(data) {
+  const { route: name, mode, ...entry } = data;
+  const route = routeNamed(name);
+  route.concurrency.push({ ...entry, at: toLocal(entry.at) });
+  if (route.status) route.status = { ...route.status, concurrency: { mode, limit: entry.limit, inFlight: entry.inFlight } };
+}
+
 function forget(now) {
   const oldest = now - KEEP_MS;
   for (const route of model.routes) {
@@ -126,6 +136,8 @@ function forget(now) {
     while (route.transitions.length > 1 && route.transitions[1].at < oldest) route.transitions.shift();
     while (route.probes.length > 0 && route.probes[0].at < oldest) route.probes.shift();
     for (const at of route.calls.keys()) if (at < oldest) route.calls.delete(at);
+    // the reading before the window says what held at its start
+    while (route.concurrency.length > 1 && route.concurrency[1].at < oldest) route.concurrency.shift();
   }
   if (model.notes.length > 20) model.notes.splice(0, model.notes.length - 20);
 }
@@ -142,7 +154,7 @@ function choose(name) {
   drawCharts();
 }
 
-const handlers = { snapshot: onSnapshot, transition: onTransition, probe: onProbe, calls: onCalls };
+const handlers = { snapshot: onSnapshot, transition: onTransition, probe: onProbe, calls: onCalls, concurrency: onConcurrency };
 
 /** Text parts at once (they are cheap and carry the state); charts at most a few times a second. */
 let chartsDue = false;
@@ -178,6 +190,12 @@ function drawCharts() {
   drawTimeline(document.getElementById('timeline'), shown, now - minutes * 60_000, now);
   drawLatency(document.getElementById('latency'), shown.probes, now - minutes * 60_000, now, (config.REQUEST_TIMEOUT ?? 2) * 1000);
   drawRate(document.getElementById('rate'), shown.calls, rateMinutes * 60, now);
+  // the limit's panel only for a route with the limit on
+  const concurrency = shown.status.concurrency;
+  const limited = Boolean(concurrency);
+  document.getElementById('limit-card').hidden = !limited;
+  document.querySelector('main').classList.toggle('limited', limited);
+  if (limited) drawLimit(document.getElementById('limit'), shown.concurrency, concurrency, now - minutes * 60_000, now, shown.startedAt);
 }
 
 const control = setUpControl({

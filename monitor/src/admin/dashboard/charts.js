@@ -1,5 +1,6 @@
-// The three charts, in plain SVG drawn to the width they are given: the states over the last
-// minutes, probe latencies with failures marked, and the proxy's answers per second by outcome.
+// The charts, in plain SVG drawn to the width they are given: the states over the last minutes,
+// probe latencies with failures marked, the proxy's answers per second by outcome, and (for a
+// route with a concurrency limit) the limit and the calls in flight.
 // Each says in words what it shows (aria-label and a visible summary), and marks differ by shape
 // or pattern as well as colour.
 import { count, duration, stateLabel, timeOfDay } from './format.js';
@@ -216,4 +217,80 @@ export function drawRate(svg, calls, seconds, now) {
     `Proxy answers per second over the last ${plural(minutes, 'minute')}, by outcome: at most ${count(busiest)} in one second; over the last 10 s: ` +
       rates.map(([outcome, rate]) => `${outcome} ${count(rate)}/s`).join(', '),
   );
+}
+
+/**
+ * Which limit and calls in flight held from when to when: each reading holds until the next, the
+ * last until `to`; the one before `from` (the page keeps it) says where the window begins.
+ */
+export function limitSteps(readings, from, to, startedAt) {
+  const begin = Math.max(from, startedAt ?? from);
+  const steps = [];
+  readings.forEach((reading, i) => {
+    const start = Math.max(begin, reading.at);
+    const end = Math.min(to, readings[i + 1]?.at ?? to);
+    if (end > start) steps.push({ start, end, limit: reading.limit, inFlight: reading.inFlight });
+  });
+  return steps;
+}
+
+const LIMIT_MODES = { fixed: 'fixed limit', adaptive: 'adaptive limit' };
+
+/** The limit (a step line) and the calls in flight (bars, striped where they fill the limit) over the window. */
+export function drawLimit(svg, readings, concurrency, from, to, startedAt) {
+  const { width, height } = fit(svg);
+  const left = 58;
+  const top = 8;
+  const bottom = height - 20;
+  const steps = limitSteps(readings, from, to, startedAt);
+  const highest = Math.max(1, concurrency.limit, concurrency.inFlight, ...steps.flatMap((step) => [step.limit, step.inFlight]));
+  const max = niceCeil(highest * 1.1);
+  const x = (t) => left + ((t - from) / (to - from)) * (width - left);
+  const y = (n) => bottom - (Math.min(n, max) / max) * (bottom - top);
+  const parts = [
+    svgEl(
+      'defs',
+      {},
+      svgEl('pattern', { id: 'full-hatch', width: 6, height: 6, patternUnits: 'userSpaceOnUse', patternTransform: 'rotate(45)' }, svgEl('line', { x1: 0, y1: 0, x2: 0, y2: 6, class: 'pattern-line' })),
+    ),
+  ];
+  // calls are whole: the middle tick is a whole number too
+  for (const value of new Set([0, Math.round(max / 2), max])) {
+    parts.push(svgEl('line', { x1: left, x2: width, y1: y(value), y2: y(value), class: 'grid' }));
+    parts.push(svgEl('text', { x: left - 6, y: y(value) + 4, 'text-anchor': 'end', class: 'tick' }, count(value)));
+  }
+  for (const step of steps) {
+    if (step.inFlight === 0) continue;
+    const full = step.inFlight >= step.limit;
+    const x0 = x(step.start);
+    const w = Math.max(1, x(step.end) - x0);
+    const title = svgEl('title', {}, `${timeOfDay(step.start)} for ${duration(step.end - step.start)}: ${step.inFlight} in flight, limit ${step.limit}`);
+    parts.push(svgEl('rect', { x: x0, y: y(step.inFlight), width: w, height: bottom - y(step.inFlight), class: `in-flight${full ? ' full' : ''}` }, title));
+    if (full) parts.push(svgEl('rect', { x: x0, y: y(step.inFlight), width: w, height: bottom - y(step.inFlight), fill: 'url(#full-hatch)' }));
+  }
+  // the limit: flat while it holds, a vertical step where it moved
+  const path = steps.map((step, i) => `${i === 0 ? 'M' : 'L'}${x(step.start).toFixed(1)},${y(step.limit).toFixed(1)} L${x(step.end).toFixed(1)},${y(step.limit).toFixed(1)}`).join(' ');
+  if (path) parts.push(svgEl('path', { d: path, class: 'limit-line' }));
+  const last = steps[steps.length - 1];
+  if (last) parts.push(svgEl('text', { x: x(last.end) - 4, y: y(last.limit) - 5, 'text-anchor': 'end', class: 'limit-label' }, `limit ${last.limit}`));
+  parts.push(...timeAxis(width, height, from, to, left));
+  svg.replaceChildren(...parts);
+
+  const minutes = Math.round((to - from) / 60_000);
+  const peak = Math.max(concurrency.inFlight, ...steps.map((step) => step.inFlight));
+  const limits = steps.map((step) => step.limit);
+  const lowest = Math.min(concurrency.limit, ...limits);
+  const widest = Math.max(concurrency.limit, ...limits);
+  const mode = LIMIT_MODES[concurrency.mode] ?? `${concurrency.mode} limit`;
+  const modeText = concurrency.mode === 'fixed' ? `${mode}: ${plural(concurrency.limit, 'call')} at once` : `${mode}: now ${concurrency.limit} calls at once`;
+  const full = concurrency.inFlight >= concurrency.limit;
+  const summary =
+    `${concurrency.inFlight} in flight now${full ? ' (the limit is full: more calls are answered 503 overloaded)' : ''}; ` +
+    `at most ${peak} in the last ${plural(minutes, 'minute')}` +
+    (concurrency.mode === 'fixed' || lowest === widest ? '.' : `; the limit moved between ${lowest} and ${widest}.`);
+  const modeLine = document.getElementById('limit-mode');
+  if (modeLine.textContent !== modeText) modeLine.textContent = modeText;
+  const text = document.getElementById('limit-summary');
+  if (text.textContent !== summary) text.textContent = summary;
+  svg.setAttribute('aria-label', `Calls in flight and the ${modeText}: ${summary}`);
 }

@@ -3,7 +3,7 @@
 // too many pages are open, a proxy's error page) it gives up, so this opens a new one, waiting a
 // little longer each time.
 
-const EVENTS = ['snapshot', 'transition', 'probe', 'calls'];
+const EVENTS = ['snapshot', 'transition', 'probe', 'calls', 'concurrency'];
 const FIRST_RETRY_MS = 1_000;
 const LONGEST_RETRY_MS = 15_000;
 

@@ -122,10 +122,11 @@ export function announce(text) {
   setTimeout(() => (region.textContent = text), 50);
 }
 
+/** Each counter's limit: its variable in the configuration, its name in a route's own settings. */
 const LIMITS = {
-  consecutiveFailures: 'ERROR_THRESHOLD',
-  consecutiveSuccesses: 'SUCCESS_THRESHOLD',
-  trialsInFlight: 'HALF_OPEN_MAX_CALLS',
+  consecutiveFailures: ['ERROR_THRESHOLD', 'errorThreshold'],
+  consecutiveSuccesses: ['SUCCESS_THRESHOLD', 'successThreshold'],
+  trialsInFlight: ['HALF_OPEN_MAX_CALLS', 'halfOpenMaxCalls'],
 };
 const COUNTER_LABELS = {
   consecutiveFailures: 'consecutive failures',
@@ -137,15 +138,16 @@ const COUNTER_LABELS = {
 export function renderCounters(status) {
   const list = byId('counters');
   // a route of a routes file may have settings of its own: the environment's limits are not its
-  const limits = status.name === undefined ? status.config : status.settings;
+  const own = status.name !== undefined;
   const items = Object.entries(status.counters ?? {}).map(([name, value]) => {
-    const limit = limits?.[LIMITS[name]];
+    const [variable, setting] = LIMITS[name] ?? [];
+    const limit = own ? status.settings?.[setting] : status.config?.[variable];
     return [COUNTER_LABELS[name] ?? words(name), limit === undefined ? valueText(value) : `${valueText(value)} of ${limit}`];
   });
   replaceList(list, items);
 }
 
-const OUTCOME_ORDER = ['success', 'failure', 'rejected', 'busy', 'aborted', 'late'];
+const OUTCOME_ORDER = ['success', 'failure', 'rejected', 'overloaded', 'busy', 'fallback', 'aborted', 'late'];
 
 /** The usual outcomes in their order, then any other a newer monitor sends. */
 export const outcomesOf = (bySource) => {
@@ -170,8 +172,8 @@ export function renderCalls(calls) {
   table.replaceChildren(el('caption', {}, caption), el('thead', {}, head), el('tbody', {}, ...rows));
 }
 
-/** What the card, counters and table do not show: the last outcome, and any field a newer monitor adds. */
-const SHOWN = new Set(['state', 'since', 'secondsInState', 'trialInSeconds', 'counters', 'calls', 'config', 'lastProbe', 'loop', 'overall', 'routes', 'name', 'prefix', 'upstream', 'settings']);
+/** What the card, counters, table and limit panel do not show: the last outcome, and any field a newer monitor adds. */
+const SHOWN = new Set(['state', 'since', 'secondsInState', 'trialInSeconds', 'counters', 'calls', 'config', 'lastProbe', 'loop', 'overall', 'routes', 'name', 'prefix', 'upstream', 'settings', 'concurrency']);
 
 export function renderDetails(status) {
   const items = [];
