@@ -5,8 +5,9 @@
  * stop for 10 s, then try again" scaled down (bench/support/guards.ts), and a fourth run of nginx
  * with max_fails on its one server as a user first writes it. For each: a constant client load the
  * whole time, and one fault schedule: upstream killed, upstream hanging, upstream answering 500,
- * each followed by the upstream back. Then the healthy path: throughput and latency through the
- * guard against the upstream directly.
+ * each followed by the upstream back, then the upstream slow (100 ms an answer: no failure, only
+ * more calls in flight, which is what a concurrency limit sees). Then the healthy path: throughput
+ * and latency through the guard against the upstream directly.
  *
  * Wasted calls are counted at the upstream: its log names every request (client requests carry
  * their id, probes and health checks their own path); a killed upstream logs nothing, so for it the
@@ -20,7 +21,20 @@ import { findNginx, onProcessEnd } from '../test/support/nginx';
 import { runAutocannon, type Run } from './support/autocannon-run';
 import { sleep } from './support/children';
 import { DemoUpstream, type UpstreamRequest } from './support/demo-upstream';
-import { clientStalled, faultFigures, outcomeOf, tripCost, type Contact, type FaultFigures, type FaultWindow, type TripCost } from './support/fault-figures';
+import {
+  clientStalled,
+  faultFigures,
+  okPerSecond,
+  outcomeOf,
+  overloadShare,
+  throughputBackMs,
+  tripCost,
+  type Contact,
+  type FaultFigures,
+  type FaultWindow,
+  type OverloadShare,
+  type TripCost,
+} from './support/fault-figures';
 import { FIXED_LIMIT, GUARD_LABELS, isOurs, POLICY, startHaproxy, startNginx, startOurs, type Guard, type GuardEvent, type GuardName } from './support/guards';
 import { commandFor, machine, publish, ROOT, type PartResult, type Table, type TargetResult } from './support/results';
 import { fixed, percentile, shuffle, summarize } from './support/stats';
@@ -37,6 +51,20 @@ const ROUNDS = Number(process.env.BENCH_PEERS_ROUNDS ?? 3);
 const FLAT_CONNECTIONS = 16;
 const FLAT_SECONDS = 3;
 const LATENCY_SECONDS = 2;
+/** the slow fault's latency: issue 24's step from ~1 ms to 100 ms */
+const SLOW_MS = 100;
+/** issue 24: under OVERLOAD_LIMIT `overloaded` answers from this long after the step in latency */
+const SLOW_GRACE_MS = 2000;
+const OVERLOAD_LIMIT = 0.01;
+/**
+ * throughput "back to the level before the fault": a second holding at least this share of the
+ * baseline's 2xx per second. At 100 requests/s the baseline is about 100 a second; a few requests
+ * sent late by a client short of CPU (two shared cores) move a one-second count by a few, while a
+ * guard still rejecting or holding back is far below it.
+ */
+const RECOVERY_SHARE = 0.9;
+/** issue 24: throughput back within this long of the upstream's return */
+const RECOVERY_LIMIT_MS = 3000;
 const MONITOR_MAIN = path.join(ROOT, 'monitor/dist/main.js');
 const UPSTREAM_MAIN = path.join(ROOT, 'upstream/dist/main.js');
 
@@ -68,6 +96,29 @@ interface FaultRun {
   readonly okAfterCloseMs?: number;
   /** the most client requests open at the upstream at once during the fault (not for the killed one: its refused connections have no length) */
   readonly peakClientsInFlight?: number;
+  /** from the upstream's return to the first 2xx beginning a second at RECOVERY_SHARE of the baseline's 2xx per second; undefined: none before settleEnd */
+  readonly throughputBackMs: number | undefined;
+}
+
+/** The healthy start of the schedule: from the first request sent to the kill. */
+interface Baseline {
+  readonly start: number;
+  readonly end: number;
+  readonly okPerSecond: number;
+  readonly overload: OverloadShare;
+}
+
+/** The upstream slow: every answer SLOW_MS late; nothing fails, more calls are in flight. */
+interface SlowRun {
+  readonly window: FaultWindow;
+  readonly figures: FaultFigures;
+  /** `overloaded` answers to requests sent in the first SLOW_GRACE_MS, and from then to the end */
+  readonly early: OverloadShare;
+  readonly late: OverloadShare;
+  /** the most client requests open at the upstream at once */
+  readonly peakClientsInFlight: number;
+  /** ours only: whether its circuit opened during it */
+  readonly opened?: boolean;
 }
 
 interface GuardRun {
@@ -75,6 +126,8 @@ interface GuardRun {
   readonly settings: readonly string[];
   readonly rationale: string;
   readonly faults: readonly FaultRun[];
+  readonly baseline: Baseline;
+  readonly slow: SlowRun;
   readonly events: readonly GuardEvent[];
   readonly sent: number;
   readonly shed: number;
@@ -108,9 +161,11 @@ function contactsOf(requests: readonly UpstreamRequest[], outcome: string): Cont
 
 /** The fault schedule through one guard, under the constant load; the upstream is back at the end. */
 async function runSchedule(guard: Guard, upstream: DemoUpstream): Promise<GuardRun> {
-  process.stdout.write(`peers: ${GUARD_LABELS[guard.name]}: fault schedule (${BASELINE_SECONDS} s healthy, then each fault ${FAULT_SECONDS} s and ${SETTLE_SECONDS} s back)\n`);
-  const load = startSteadyLoad({ url: `${guard.url}/`, rate: RATE, maxInFlight: MAX_IN_FLIGHT, timeoutMs: CLIENT_TIMEOUT_MS, isOwn: guard.isOwn });
+  process.stdout.write(`peers: ${GUARD_LABELS[guard.name]}: fault schedule (${BASELINE_SECONDS} s healthy, then each fault ${FAULT_SECONDS} s and ${SETTLE_SECONDS} s back, then slow ${FAULT_SECONDS} s)\n`);
+  const loadStart = Date.now();
+  const load = startSteadyLoad({ url: `${guard.url}/`, rate: RATE, maxInFlight: MAX_IN_FLIGHT, timeoutMs: CLIENT_TIMEOUT_MS, isOwn: guard.isOwn, isOverloaded: guard.isOverloaded });
   const windows: Partial<Record<Fault, FaultWindow>> = {};
+  let slowWindow: FaultWindow | undefined;
   let attempts: CapturedCall[] | undefined;
   let bootMs: number | undefined;
   let answers: Answer[] = [];
@@ -137,6 +192,11 @@ async function runSchedule(guard: Guard, upstream: DemoUpstream): Promise<GuardR
       windows[fault] = { start, end, settleEnd: end + SETTLE_SECONDS * 1000 };
       await sleep(SETTLE_SECONDS * 1000);
     }
+    // last, so that the faults before it run as they did without it; nothing is measured after it
+    const slowStart = await upstream.setFault(`slow?ms=${SLOW_MS}`);
+    await sleep(FAULT_SECONDS * 1000);
+    const slowEnd = await upstream.setFault('normal');
+    slowWindow = { start: slowStart, end: slowEnd, settleEnd: slowEnd };
   } finally {
     answers = await load.stop();
   }
@@ -147,14 +207,18 @@ async function runSchedule(guard: Guard, upstream: DemoUpstream): Promise<GuardR
     error: contactsOf(requests, '500'),
   };
   const events = guard.events();
-  const faults = FAULTS.map((fault) => analyse(guard.name, fault, windows[fault] as FaultWindow, answers, contacts[fault], load.shed, events));
   const killed = windows.killed as FaultWindow;
+  const baseline: Baseline = { start: loadStart, end: killed.start, okPerSecond: okPerSecond(answers, loadStart, killed.start), overload: overloadShare(answers, loadStart, killed.start) };
+  const faults = FAULTS.map((fault) => analyse(guard.name, fault, windows[fault] as FaultWindow, answers, contacts[fault], load.shed, events, baseline));
+  const slow = analyseSlow(guard.name, slowWindow as FaultWindow, answers, requests, load.shed, events);
   const captured = (attempts ?? []).filter((call) => call.at >= killed.start && call.at < killed.end);
   return {
     name: guard.name,
     settings: guard.settings,
     rationale: guard.rationale,
     faults,
+    baseline,
+    slow,
     events,
     sent: answers.length,
     shed: load.shed.length,
@@ -163,8 +227,9 @@ async function runSchedule(guard: Guard, upstream: DemoUpstream): Promise<GuardR
   };
 }
 
-function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: readonly Answer[], contacts: readonly Contact[], shed: readonly number[], events: readonly GuardEvent[]): FaultRun {
+function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: readonly Answer[], contacts: readonly Contact[], shed: readonly number[], events: readonly GuardEvent[], baseline: Baseline): FaultRun {
   const figures = faultFigures(window, answers, contacts, shed);
+  const back = throughputBackMs(answers, window.end, window.settleEnd, baseline.okPerSecond * RECOVERY_SHARE);
   const during = answers.filter((answer) => answer.sentAt >= window.start && answer.sentAt < window.end);
   const ownFrom = figures.firstOwnMs === undefined ? window.start : window.start + figures.firstOwnMs;
   const down = during.filter((answer) => answer.sentAt >= ownFrom && !clientStalled(answer)).map((answer) => answer.latencyMs);
@@ -176,7 +241,7 @@ function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: re
     .sort((a, b) => b.latencyMs - a.latencyMs)
     .slice(0, 8)
     .map((answer) => ({ afterMs: Math.round(answer.sentAt - window.start), latencyMs: Math.round(answer.latencyMs * 10) / 10, outcome: outcomeOf(answer), own: answer.own }));
-  if (!isOurs(name)) return { fault, window, figures, downP50Ms: down50, downP99Ms: down99, heldAfterOwn, slowest };
+  if (!isOurs(name)) return { fault, window, figures, downP50Ms: down50, downP99Ms: down99, heldAfterOwn, slowest, throughputBackMs: back };
   const opened = events.find((event) => event.at >= window.start && event.at < window.end && /from closed to open/.test(event.text));
   const closed = events.find((event) => event.at >= window.end && event.at < window.settleEnd && /from half_open to closed/.test(event.text));
   const firstOk = answers
@@ -191,6 +256,7 @@ function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: re
     downP99Ms: down99,
     heldAfterOwn,
     slowest,
+    throughputBackMs: back,
     ...(opened === undefined ? {} : { trip: { ...tripCost(window, contacts, opened.at, settleMs, fault === 'killed' ? inFlightAt(opened.at, answers, events) : 0), at: opened.at, windows: Math.ceil((window.end - opened.at) / (POLICY.openSeconds * 1000)) } }),
     ...(closed === undefined ? {} : { closedAt: closed.at }),
     ...(closed === undefined || firstOk === undefined ? {} : { okAfterCloseMs: firstOk - closed.at }),
@@ -198,6 +264,21 @@ function analyse(name: GuardName, fault: Fault, window: FaultWindow, answers: re
     ...(fault === 'killed'
       ? {}
       : { peakClientsInFlight: peakInFlight(contacts.filter((contact) => contact.kind === 'client' && contact.startedAt >= window.start && contact.startedAt < window.end)) }),
+  };
+}
+
+function analyseSlow(name: GuardName, window: FaultWindow, answers: readonly Answer[], requests: readonly UpstreamRequest[], shed: readonly number[], events: readonly GuardEvent[]): SlowRun {
+  // the upstream answers: nothing is wasted, the figures are what the clients got
+  const figures = faultFigures(window, answers, [], shed);
+  const clients = requests.filter((request) => isClient(request) && request.startedAt >= window.start && request.startedAt < window.end);
+  const grace = window.start + SLOW_GRACE_MS;
+  return {
+    window,
+    figures,
+    early: overloadShare(answers, window.start, grace),
+    late: overloadShare(answers, grace, window.end),
+    peakClientsInFlight: peakInFlight(clients.map((request) => ({ startedAt: request.startedAt, endedAt: request.endedAt, kind: 'client' }))),
+    ...(isOurs(name) ? { opened: events.some((event) => event.at >= window.start && event.at < window.end && /from closed to open/.test(event.text)) } : {}),
   };
 }
 
@@ -322,6 +403,9 @@ function wastedText(run: GuardRun, fault: FaultRun): string {
   return `${fault.figures.wastedTotal} (${client} client, ${probe} probe/check)`;
 }
 
+const percent = (share: number): string => `${fixed(share * 100, 2)}%`;
+const shareText = (share: OverloadShare): string => `${share.overloaded} of ${share.sent} (${percent(share.share)})`;
+
 function report(runs: readonly GuardRun[], host: PartResult['machine'], started: number, versions: Record<string, string>): PartResult {
   const byName = (name: GuardName): GuardRun | undefined => runs.find((run) => run.name === name);
   const faultOf = (name: GuardName, fault: Fault): FaultRun | undefined => byName(name)?.faults.find((run) => run.fault === fault);
@@ -367,6 +451,32 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
       }),
     });
   }
+
+  tables.push({
+    title: `upstream slow (PUT /fault/slow?ms=${SLOW_MS}: every answer ${SLOW_MS} ms late, nothing fails), then /fault/normal: ${FAULT_SECONDS} s under ${RATE} requests/s, which needs about ${fixed((RATE * SLOW_MS) / 1000)} calls in flight (Little's law); \`overloaded\`: the monitor's 503 for a full MAX_CONCURRENT_CALLS (nginx and HAProxy, set as here, have no such answer)`,
+    columns: ['guard', 'clients got', `overloaded, first ${fixed(SLOW_GRACE_MS / 1000)} s`, `overloaded, ${fixed(SLOW_GRACE_MS / 1000)} s to the end`, 'p50 / p99 ms', 'most client calls in flight at the upstream', 'circuit opened'],
+    rows: runs.map((run) => [
+      GUARD_LABELS[run.name],
+      outcomesText(run.slow.figures.outcomes),
+      shareText(run.slow.early),
+      shareText(run.slow.late),
+      `${msText(run.slow.figures.p50Ms, 2)} / ${msText(run.slow.figures.p99Ms, 2)}${run.slow.figures.stalledOut > 0 ? ` (${run.slow.figures.stalledOut} left out)` : ''}`,
+      String(run.slow.peakClientsInFlight),
+      run.slow.opened === undefined ? '-' : run.slow.opened ? 'yes' : 'no',
+    ]),
+  });
+  const threshold = (run: GuardRun): number => run.baseline.okPerSecond * RECOVERY_SHARE;
+  tables.push({
+    title: `the healthy baseline (the schedule's first ${BASELINE_SECONDS} s, from the first request to the kill) and the throughput after each fault: from the upstream's return to the first 2xx answer that began a second holding at least ${fixed(RECOVERY_SHARE * 100)}% of the baseline's 2xx per second (by when the clients received them)`,
+    columns: ['guard', 'baseline: 2xx/s', 'baseline: overloaded', 'back at: 2xx in a second', ...FAULTS.map((fault) => `throughput back after ${fault}, ms`)],
+    rows: runs.map((run) => [
+      GUARD_LABELS[run.name],
+      fixed(run.baseline.okPerSecond, 1),
+      shareText(run.baseline.overload),
+      fixed(threshold(run), 1),
+      ...FAULTS.map((fault) => msText(faultOf(run.name, fault)?.throughputBackMs)),
+    ]),
+  });
 
   const healthyRows = runs.filter((run) => run.healthy !== undefined);
   const ratio = (run: GuardRun, pick: (r: { guard: Run; direct: Run }) => number, kind: 'flat' | 'single') => summarize((run.healthy?.[kind] ?? []).map(pick));
@@ -481,12 +591,46 @@ function report(runs: readonly GuardRun[], host: PartResult['machine'], started:
       verdict: rows.every((row) => row.met) ? 'met' : 'missed',
       detail: 'calls before open as in the trip table (probes included); in flight: client requests open at the upstream at once, from its log (probes and trials are outside the limit).',
     });
+
+    // and when nothing fails: no `overloaded` in steady traffic, few once a slower upstream is the usual, throughput back after the hang
+    const reference = (['ours', ...PEERS] as const).map(byName).filter((run): run is GuardRun => run !== undefined);
+    targets.push({
+      target: `with MAX_CONCURRENT_CALLS (adaptive, and ${FIXED_LIMIT}): no \`overloaded\` answer in steady traffic at ${RATE} requests/s (the schedule's healthy baseline)`,
+      measured: limited.map((run) => `${GUARD_LABELS[run.name]}: ${shareText(run.baseline.overload)} overloaded, ${fixed(run.baseline.okPerSecond, 1)} 2xx/s`).join('; '),
+      verdict: limited.every((run) => run.baseline.overload.sent > 0 && run.baseline.overload.overloaded === 0) ? 'met' : 'missed',
+      detail: `the requests sent in the schedule's first ${BASELINE_SECONDS} s (the upstream answering in about 1 ms), before any fault.`,
+    });
+    const adaptive = byName('ours-adaptive');
+    const fixedRun = byName('ours-fixed');
+    if (adaptive !== undefined) {
+      targets.push({
+        target: `with MAX_CONCURRENT_CALLS=adaptive: under ${fixed(OVERLOAD_LIMIT * 100)}% \`overloaded\` answers from ${fixed(SLOW_GRACE_MS / 1000)} s after the upstream's latency steps from ~1 ms to ${SLOW_MS} ms (the slow fault) at ${RATE} requests/s`,
+        measured: `${shareText(adaptive.slow.late)} from ${fixed(SLOW_GRACE_MS / 1000)} s to the end (first ${fixed(SLOW_GRACE_MS / 1000)} s: ${shareText(adaptive.slow.early)}), at most ${adaptive.slow.peakClientsInFlight} in flight at the upstream${
+          fixedRun === undefined ? '' : `; for reference, ${GUARD_LABELS[fixedRun.name]}: ${shareText(fixedRun.slow.late)} (first ${fixed(SLOW_GRACE_MS / 1000)} s: ${shareText(fixedRun.slow.early)}), at most ${fixedRun.slow.peakClientsInFlight} in flight`
+        }`,
+        verdict: adaptive.slow.late.sent > 0 && adaptive.slow.late.share < OVERLOAD_LIMIT ? 'met' : 'missed',
+        detail: `the requests sent in each span, whenever answered. Judged on the adaptive limit: ${RATE} requests/s x ${SLOW_MS} ms is ${fixed((RATE * SLOW_MS) / 1000)} calls in flight on average (Little's law), the whole fixed limit of ${FIXED_LIMIT}, which is not meant to adapt; its figures are reported. The slow fault runs last, after the 500 fault's ${SETTLE_SECONDS} s back, so the adaptive limit starts from where that left it.`,
+      });
+    }
+    const backRows = limited.map((run) => ({ run, ms: faultOf(run.name, 'hang')?.throughputBackMs }));
+    targets.push({
+      target: `with MAX_CONCURRENT_CALLS (adaptive, and ${FIXED_LIMIT}): after a hanging upstream answers again, throughput back to the level before the fault (a second with at least ${fixed(RECOVERY_SHARE * 100)}% of the baseline's 2xx answers) within ${fixed(RECOVERY_LIMIT_MS / 1000)} s`,
+      measured: `${backRows.map((row) => `${GUARD_LABELS[row.run.name]}: ${row.ms === undefined ? 'not back' : `${fixed(row.ms)} ms`}`).join('; ')}; for reference: ${reference
+        .map((run) => {
+          const back = faultOf(run.name, 'hang')?.throughputBackMs;
+          return `${GUARD_LABELS[run.name]} ${back === undefined ? 'not back' : `${fixed(back)} ms`}`;
+        })
+        .join(', ')}`,
+      verdict: backRows.every((row) => row.ms !== undefined && row.ms <= RECOVERY_LIMIT_MS) ? 'met' : 'missed',
+      detail: `from the upstream's switch back to normal (its log line) to the first 2xx answer received that began a second holding at least ${fixed(RECOVERY_SHARE * 100)}% of the 2xx per second of the schedule's healthy baseline (each guard's own; not back: no such second within the ${SETTLE_SECONDS} s after). ${fixed(RECOVERY_SHARE * 100)}% rather than 100%: the baseline is the rate sent, about ${RATE} a second, and a client short of CPU sends a few late, which moves a one-second count by a few. The other faults are in the baseline table.`,
+    });
   }
 
   const method = [
     `one upstream process, the project's own (upstream/dist/main.js, log to a file), on a loopback port below the ephemeral range; ${runs.length} guards in turn in front of it, never two at once, so every call the upstream receives during a guard's run is that guard's.`,
     `client load: ${RATE} GETs/s on a fixed schedule (open loop), keep-alive, at most ${MAX_IN_FLIGHT} in flight (a request due beyond that is shed and counted), each given up after ${CLIENT_TIMEOUT_MS} ms; each carries its id (/?c=<id>); the monitor's probe asks /?probe=monitor and HAProxy's check /?probe=haproxy, so the upstream's log tells clients from probes.`,
-    `schedule for each guard: ${BASELINE_SECONDS} s healthy; killed (SIGKILL) for ${FAULT_SECONDS} s, started again on the same port; ${SETTLE_SECONDS} s; hanging for ${FAULT_SECONDS} s; normal; ${SETTLE_SECONDS} s; 500 for ${FAULT_SECONDS} s; normal; ${SETTLE_SECONDS} s. A fault runs from the kill or the switch (the upstream's own log line) to the upstream listening again or switched back.`,
+    `schedule for each guard: ${BASELINE_SECONDS} s healthy; killed (SIGKILL) for ${FAULT_SECONDS} s, started again on the same port; ${SETTLE_SECONDS} s; hanging for ${FAULT_SECONDS} s; normal; ${SETTLE_SECONDS} s; 500 for ${FAULT_SECONDS} s; normal; ${SETTLE_SECONDS} s; slow (${SLOW_MS} ms an answer) for ${FAULT_SECONDS} s; normal. A fault runs from the kill or the switch (the upstream's own log line) to the upstream listening again or switched back.`,
+    `overloaded share: of the requests sent in a span (the baseline; the slow fault's first ${fixed(SLOW_GRACE_MS / 1000)} s, and from then to its end), those the monitor answered with its 503 \`overloaded\` (its MAX_CONCURRENT_CALLS limit full). Throughput back: 2xx answers counted when the client received them; the baseline's rate is its 2xx over its length, and the time is from the upstream's return to the first 2xx that began a second holding ${fixed(RECOVERY_SHARE * 100)}% of that rate.`,
     'wasted calls: requests the upstream logged as answered 500 or left hanging, begun during the fault; for the killed upstream, the connection attempts to its port, counted by tcpdump on lo (opening SYNs): the capture cannot tell a client request from a probe there.',
     "own answer: one the guard made without trying the upstream: ours a 503 naming the open circuit; nginx an answer whose X-Upstream-Addr (added for the bench) is the group's name, not a server's (no live upstreams); HAProxy the frontend's 503 for no server. 'first own answer after' is the time from the fault's start until a client received the first one (a guard short of CPU answers late what was sent early, so the receiving counts), and the calls are split at that moment; 'once answering itself' covers the requests sent after it.",
     `the monitor's trip: calls that reached the upstream before its logged \`closed -> open\`, or within half a window after it (let through before it, arriving late: nothing it lets through later arrives sooner), split into those that had ended and those in flight at the trip (for the killed upstream, whose refused connections have no end, in flight is estimated from the other side: client requests sent before the trip and answered after with a 502, and probes the monitor logged as ignored); calls later than that are trials.`,

@@ -134,3 +134,52 @@ export function tripCost(window: FaultWindow, contacts: readonly Contact[], trip
   const inFlight = Math.min(before.length, seen + alsoInFlight);
   return { before: before.length, inFlight, ended: before.length - inFlight, after: hits.length - before.length };
 }
+
+/** Requests sent in a span, and how many of them the guard answered `overloaded` (its concurrency limit full). */
+export interface OverloadShare {
+  readonly sent: number;
+  readonly overloaded: number;
+  /** overloaded / sent; 0 when none was sent */
+  readonly share: number;
+}
+
+/** Of the requests sent from `from` to `to`, the share answered `overloaded`. */
+export function overloadShare(answers: readonly Answer[], from: number, to: number): OverloadShare {
+  const sent = answers.filter((answer) => within(answer.sentAt, from, to));
+  const overloaded = sent.filter((answer) => answer.overloaded).length;
+  return { sent: sent.length, overloaded, share: sent.length === 0 ? 0 : overloaded / sent.length };
+}
+
+const isOk = (answer: Answer): boolean => answer.status !== undefined && answer.status >= 200 && answer.status < 300;
+/** when the client received the answer's last byte (throughput is what the clients get, not what they send) */
+const okReceipts = (answers: readonly Answer[]): number[] =>
+  answers
+    .filter(isOk)
+    .map((answer) => answer.sentAt + answer.latencyMs)
+    .sort((a, b) => a - b);
+
+/** 2xx answers received from `from` to `to`, per second. */
+export function okPerSecond(answers: readonly Answer[], from: number, to: number): number {
+  if (to <= from) return 0;
+  return okReceipts(answers).filter((at) => within(at, from, to)).length / ((to - from) / 1000);
+}
+
+/**
+ * From `from` (the upstream back) to the first 2xx answer received at or after it that begins a
+ * second holding at least `perSecond` 2xx answers, that second over before `until`; undefined: none.
+ * Only a 2xx can begin such a second: a second starting earlier holds no more than the one starting
+ * at its first 2xx, so trying each 2xx finds the earliest.
+ */
+export function throughputBackMs(answers: readonly Answer[], from: number, until: number, perSecond: number): number | undefined {
+  const receipts = okReceipts(answers);
+  let end = 0;
+  for (let i = 0; i < receipts.length; i++) {
+    const at = receipts[i] as number;
+    if (at < from) continue;
+    if (at + 1000 > until) return undefined;
+    end = Math.max(end, i);
+    while (end < receipts.length && (receipts[end] as number) < at + 1000) end++;
+    if (end - i >= perSecond) return at - from;
+  }
+  return undefined;
+}

@@ -55,6 +55,8 @@ export interface Guard {
   readonly rationale: string;
   /** the guard answered by itself (it rejected the call), rather than passing on an upstream answer */
   isOwn(reply: Reply): boolean;
+  /** of its own answers, one saying its concurrency limit was full; nginx and HAProxy, set as here, have none */
+  isOverloaded(reply: Reply): boolean;
   /** its state changes, from its own log (the monitor's also: probe results it ignored) */
   events(): GuardEvent[];
   stop(): Promise<void>;
@@ -67,6 +69,9 @@ const ms = (seconds: number): string => `${Math.round(seconds * 1000)}ms`;
 
 /** The monitor's runs: without a concurrency limit, and with each kind of it. */
 export const isOurs = (name: GuardName): boolean => name === 'ours' || name === 'ours-adaptive' || name === 'ours-fixed';
+
+/** The monitor's answer for a full MAX_CONCURRENT_CALLS limit (monitor/src/proxy/answers.ts). */
+const overloaded = (reply: Reply): boolean => reply.status === 503 && reply.body.includes('"overloaded"');
 
 /**
  * The built monitor: HTTP_CLIENT = the upstream, its guarded proxy on a free port, probe loop on;
@@ -110,7 +115,8 @@ export async function startOurs(upstreamPort: number, name: 'ours' | 'ours-adapt
         'ERROR_THRESHOLD=3 consecutive failures open the circuit for TIME_WINDOW; then one trial (the probe, HALF_OPEN_MAX_CALLS=1) and SUCCESS_THRESHOLD=1 success closes it, as one good request does in nginx and one good check (rise 1) in HAProxy. Client calls and probes count alike; 5xx, refused connections and timeouts after REQUEST_TIMEOUT are failures.' +
         (name === 'ours' ? '' : ' MAX_CONCURRENT_CALLS bounds the client calls in flight (probes and trials are outside it); one more is answered 503 overloaded without trying the upstream, an own answer like the open circuit\'s.'),
       // the open circuit's 503, or (with MAX_CONCURRENT_CALLS) the full limit's: neither tried the upstream
-      isOwn: (reply) => reply.status === 503 && (reply.body.includes('"circuit open"') || reply.body.includes('"overloaded"')),
+      isOwn: (reply) => reply.status === 503 && (reply.body.includes('"circuit open"') || overloaded(reply)),
+      isOverloaded: overloaded,
       events: () =>
         monitor.lines.filter((line) => line.includes('Circuit changed from') || line.includes('probe result ignored')).map((line) => ({ at: lineTime(line), text: line.slice(line.indexOf(' ') + 1) })),
       stop: async () => {
@@ -169,6 +175,7 @@ export async function startNginx(upstreamPort: number, single = false): Promise<
       ? 'the same settings with only the one server a user has: nginx documents that max_fails and fail_timeout are ignored in a group of one, so this shows what `max_fails=3` alone buys.'
       : `max_fails=${POLICY.failures} failures within fail_timeout mark the server unavailable for fail_timeout=${POLICY.openSeconds}s; then the next client request is the trial, and one success brings it back. A second entry marked down is needed for nginx to apply max_fails at all to a single upstream. proxy_next_upstream names the 5xx answers so that they count as failures, and the timeouts equal the monitor's REQUEST_TIMEOUT. nginx counts fail_timeout in whole seconds.`,
     isOwn: (reply) => reply.headers['x-upstream-addr'] === 'app',
+    isOverloaded: () => false,
     events: () =>
       nginx
         .errorLog()
@@ -231,6 +238,7 @@ export async function startHaproxy(upstreamPort: number): Promise<Guard> {
             .map((line) => line.trim()),
           rationale: `error-limit ${POLICY.failures} consecutive errors seen in live traffic (observe layer7: 5xx other than 501/505, timeouts, refused connections) mark the server down at once (on-error mark-down), and so do fall ${POLICY.failures} failed checks; while down it is checked every downinter=${POLICY.openSeconds}s, the window, and one good check (rise 1) brings it back. inter=${ms(POLICY.probeIntervalSeconds)} is the monitor's PROBE_INTERVAL, and the check path is the one the clients use, as the monitor's probe. With no server left, the frontend answers 503 itself. retries 0: one attempt per request, as nginx (one live server) and the monitor make.`,
           isOwn: (reply) => reply.status === 503 && reply.body.includes('no server available'),
+          isOverloaded: () => false,
           events: () => [...seen],
               stop: async () => {
             await service.stop('SIGTERM');

@@ -19,6 +19,8 @@ export interface Answer {
   readonly retryAfter?: string;
   /** the guard answered by itself, without trying the upstream (its own marker, see guards.ts) */
   readonly own: boolean;
+  /** of its own answers, one saying its concurrency limit was full (the monitor's 503 `overloaded`) */
+  readonly overloaded: boolean;
   /**
    * how long this client process was itself stalled (its event loop late by more than
    * STALL_MS) while the request was out: a latency that is partly the client's, not the guard's
@@ -44,6 +46,8 @@ export interface SteadyLoadOptions {
   readonly timeoutMs: number;
   /** whether an answer is the guard's own (a rejection), not something it got from the upstream */
   readonly isOwn: (reply: Reply) => boolean;
+  /** whether an answer says the guard's concurrency limit was full; none is, without it */
+  readonly isOverloaded?: (reply: Reply) => boolean;
 }
 
 export interface SteadyLoad {
@@ -73,11 +77,11 @@ export function startSteadyLoad(options: SteadyLoadOptions): SteadyLoad {
     const sentAt = now();
     const done = new Promise<void>((resolve) => {
       let finished = false;
-      const finish = (answer: Omit<Answer, 'id' | 'sentAt' | 'latencyMs' | 'clientStallMs'>): void => {
+      const finish = (answer: Omit<Answer, 'id' | 'sentAt' | 'latencyMs' | 'clientStallMs' | 'overloaded'> & { overloaded?: boolean }): void => {
         if (finished) return;
         finished = true;
         clearTimeout(timeout);
-        answers.push({ id, sentAt, latencyMs: now() - sentAt, clientStallMs: 0, ...answer });
+        answers.push({ id, sentAt, latencyMs: now() - sentAt, clientStallMs: 0, overloaded: false, ...answer });
         resolve();
       };
       const req = http.get({ agent, host: target.hostname, port: target.port, path: `/?c=${id}` }, (res) => {
@@ -87,7 +91,8 @@ export function startSteadyLoad(options: SteadyLoadOptions): SteadyLoad {
         res.on('end', () => {
           const status = res.statusCode ?? 0;
           const retryAfter = res.headers['retry-after'];
-          finish({ status, ...(retryAfter === undefined ? {} : { retryAfter }), own: options.isOwn({ status, headers: res.headers, body }) });
+          const reply = { status, headers: res.headers, body };
+          finish({ status, ...(retryAfter === undefined ? {} : { retryAfter }), own: options.isOwn(reply), overloaded: options.isOverloaded?.(reply) ?? false });
         });
         res.on('error', (error: NodeJS.ErrnoException) => finish({ error: error.code ?? error.message, own: false }));
       });

@@ -1,13 +1,13 @@
 import { parseCapture } from '../support/call-capture';
 import { parseUpstreamLog } from '../support/demo-upstream';
-import { faultFigures, tripCost, type Contact, type FaultWindow } from '../support/fault-figures';
+import { faultFigures, okPerSecond, overloadShare, throughputBackMs, tripCost, type Contact, type FaultWindow } from '../support/fault-figures';
 import type { Answer } from '../support/steady-load';
 
 const WINDOW: FaultWindow = { start: 10_000, end: 20_000, settleEnd: 25_000 };
 
 let nextId = 0;
 function answer(sentAt: number, fields: Partial<Answer> = {}): Answer {
-  return { id: nextId++, sentAt, latencyMs: 1, status: 200, own: false, clientStallMs: 0, ...fields };
+  return { id: nextId++, sentAt, latencyMs: 1, status: 200, own: false, overloaded: false, clientStallMs: 0, ...fields };
 }
 const contact = (startedAt: number, kind: Contact['kind'] = 'client', endedAt = startedAt + 1): Contact => ({ startedAt, endedAt, kind });
 
@@ -77,6 +77,52 @@ describe('what a fault cost', () => {
     const figures = faultFigures(WINDOW, [answer(20_100, { status: 200 }), answer(24_000, { status: 503 })], []);
     expect(figures.firstOkMs).toBe(101);
     expect(figures.stableOkMs).toBeUndefined();
+  });
+});
+
+describe('the concurrency limit seen by the clients', () => {
+  const overloaded = (sentAt: number): Answer => answer(sentAt, { status: 503, own: true, overloaded: true, retryAfter: '1' });
+
+  it('shares out the overloaded answers among the requests sent in the span, whenever they were answered', () => {
+    const answers = [answer(9_999), overloaded(9_999), answer(10_000, { latencyMs: 2_000 }), overloaded(10_500), answer(11_000, { status: 503, own: true }), overloaded(11_999), overloaded(12_000)];
+    expect(overloadShare(answers, 10_000, 12_000)).toEqual({ sent: 4, overloaded: 2, share: 0.5 });
+  });
+
+  it('has a share of 0 when nothing was sent', () => {
+    expect(overloadShare([answer(5_000)], 10_000, 12_000)).toEqual({ sent: 0, overloaded: 0, share: 0 });
+  });
+});
+
+describe('throughput back after a fault', () => {
+  /** a 2xx (or `status`) received at `at`, sent `latencyMs` before */
+  const received = (at: number, status = 200, latencyMs = 1): Answer => answer(at - latencyMs, { status, latencyMs });
+  const every10ms = (from: number, to: number, status = 200): Answer[] => Array.from({ length: Math.round((to - from) / 10) }, (_, i) => received(from + i * 10, status));
+
+  it('counts the 2xx answers received per second in a span, by when they arrived', () => {
+    const answers = [...every10ms(0, 3_000), received(3_000, 200, 2_000), received(2_999, 504, 400), received(1_000, 201)];
+    expect(okPerSecond(answers, 0, 3_000)).toBeCloseTo(301 / 3, 10);
+    expect(okPerSecond(answers, 0, 0)).toBe(0);
+  });
+
+  it('times the return from the end of the fault to the first 2xx that begins a second at the rate asked', () => {
+    // 503s while the circuit stays open, then 2xx from 1 200 ms after the end at 100 a second
+    const answers = [...every10ms(20_000, 21_200, 503), ...every10ms(21_200, 25_000)];
+    expect(throughputBackMs(answers, 20_000, 25_000, 90)).toBe(1_200);
+  });
+
+  it('does not take a lone early 2xx for the return, nor a half-rate trickle', () => {
+    const halfRate = Array.from({ length: 100 }, (_, i) => received(20_500 + i * 20));
+    const answers = [received(20_050), ...halfRate, ...every10ms(22_500, 25_000)];
+    // the second from 22 300 ms holds the trickle's last 10 and the first 80 at the full rate
+    expect(throughputBackMs(answers, 20_000, 25_000, 90)).toBe(2_300);
+  });
+
+  it('leaves out the 2xx answers received before the end, and has no return when no whole second reaches the rate before `until`', () => {
+    const before = every10ms(19_000, 20_000);
+    expect(throughputBackMs([...before, ...every10ms(24_200, 25_000)], 20_000, 25_000, 90)).toBeUndefined();
+    expect(throughputBackMs([...before, ...every10ms(24_000, 25_000)], 20_000, 25_000, 90)).toBe(4_000);
+    // the load goes on after `until` (the next fault): a second that ends after it does not count
+    expect(throughputBackMs(every10ms(24_000, 26_000), 20_000, 24_500, 90)).toBeUndefined();
   });
 });
 
