@@ -267,6 +267,7 @@ it('--profile observability adds Prometheus with the rules: stop nginx and Circu
     'CircuitBreakerOpen',
     'CircuitBreakerFlapping',
     'CircuitBreakerRejectingCalls',
+    'CircuitBreakerOverloaded',
     'CircuitBreakerMonitorDown',
     'CircuitBreakerMonitorMissing',
   ]);

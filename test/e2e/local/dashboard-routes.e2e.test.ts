@@ -159,7 +159,9 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
       expect(await page.$eval('#limit', (element) => element.getAttribute('aria-label'))).toBe(
         'Calls in flight and the fixed limit: 4 calls at once: 4 in flight now (the limit is full: more calls are answered 503 overloaded); at most 4 in the last 1 minute.',
       );
-      // the bars at the limit are striped, and their top is the limit's line
+      // the bars at the limit are striped, and their top is the limit's line (the chart is redrawn
+      // on its own tick, which may come after the summary's text: waited for, not assumed)
+      await page.waitForFunction(`document.querySelectorAll('#limit rect.in-flight.full').length > 0`, { timeout: 5_000 });
       const drawn = (await page.evaluate(`(() => {
         const full = [...document.querySelectorAll('#limit rect.in-flight.full')];
         const line = document.querySelector('#limit path.limit-line');
