@@ -6,18 +6,17 @@
  * (MAX_CONCURRENT_CALLS) has a panel of its limit and calls in flight, filled by a hung upstream;
  * a route without one has no such panel. axe-core checks its accessibility.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { ConsoleMessage, Page } from 'puppeteer-core';
+import type { Page } from 'puppeteer-core';
 import { haveChromium, launchChromium, type LaunchedBrowser } from '../../support/chromium';
+import { axeViolations, DASHBOARD_TOKEN, dashboardPage, text } from '../../support/dashboard-page';
 import { describeWithTool } from '../../support/needs-tool';
 import { startRoutesStack, type RoutesStack } from '../../support/routes-stack';
 
 jest.setTimeout(60_000);
 
-const TOKEN = 'e2e-dashboard-token-0123456789';
 const SHOTS = path.join(__dirname, 'last-run');
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 let stack: RoutesStack | undefined;
 let chromium: LaunchedBrowser | undefined;
@@ -28,37 +27,20 @@ afterEach(async () => {
   stack = undefined;
 });
 
-const text = (page: Page, selector: string): Promise<string> => page.$eval(selector, (element) => element.textContent ?? '');
 /** Each card as `name state pressed`, in order. */
 const cards = (page: Page): Promise<string[]> =>
   page.evaluate(`[...document.querySelectorAll('button.route')].map((b) => b.dataset.route + ' ' + b.dataset.state + ' ' + b.getAttribute('aria-pressed'))`) as Promise<string[]>;
 const routeStates = async (adminUrl: string): Promise<string[]> =>
   ((await (await fetch(`${adminUrl}/status`)).json()) as { routes: { name: string; state: string }[] }).routes.map((route) => `${route.name} ${route.state}`);
 
-async function axeViolations(page: Page): Promise<string[]> {
-  await page.evaluate(AXE);
-  const result = (await page.evaluate('axe.run(document, { resultTypes: ["violations"] })')) as {
-    violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[];
-  };
-  return result.violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map((violation) => `${violation.impact} ${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(' ')).join(', ')})`);
-}
-
 describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run setup:test (Debian package chromium)', 'the dashboard with several routes', () => {
   it('a card per route; one upstream stopped opens its card alone; a click chooses the panels; control acts on the chosen route', async () => {
     mkdirSync(SHOTS, { recursive: true });
-    stack = await startRoutesStack({ PROBE_INTERVAL: '0.25', TIME_WINDOW: '20', ERROR_THRESHOLD: '3', REQUEST_TIMEOUT: '1', ADMIN_TOKEN: TOKEN });
+    stack = await startRoutesStack({ PROBE_INTERVAL: '0.25', TIME_WINDOW: '20', ERROR_THRESHOLD: '3', REQUEST_TIMEOUT: '1', ADMIN_TOKEN: DASHBOARD_TOKEN });
     const current = stack;
     await current.monitor.waitForLine(/\[reviews\] probe ok: HTTP 200/, 10_000, 0);
     chromium = await launchChromium();
-    const page = await chromium.browser.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
-    const errors: string[] = [];
-    page.on('console', (message: ConsoleMessage) => {
-      if (message.type() === 'error') errors.push(`${message.text()} ${message.location().url ?? ''}`);
-    });
-    page.on('pageerror', (error: unknown) => errors.push(`page error: ${String(error)}`));
+    const { page, errors } = await dashboardPage(chromium.browser);
 
     // 1. two cards, both closed, the first chosen; the panels are the first route's
     await page.goto(`${current.adminUrl}/`, { waitUntil: 'load' });
@@ -94,7 +76,7 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
 
     // 4. control acts on the chosen route: isolate catalog, reviews untouched
     await page.click('button.route[data-route="catalog"]');
-    await page.type('#token', TOKEN);
+    await page.type('#token', DASHBOARD_TOKEN);
     await page.click('#token-form button[type="submit"]');
     await page.waitForSelector('#control-buttons:not([hidden])');
     expect(await text(page, '#isolate')).toBe('Isolate catalog');
@@ -122,13 +104,7 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
       ((await (await fetch(`${current.adminUrl}/status`)).json()) as { routes: { name: string; upstream: string }[] }).routes.map((route) => [route.name, route.upstream]),
     );
     chromium = await launchChromium();
-    const page = await chromium.browser.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
-    const errors: string[] = [];
-    page.on('console', (message: ConsoleMessage) => {
-      if (message.type() === 'error') errors.push(`${message.text()} ${message.location().url ?? ''}`);
-    });
-    page.on('pageerror', (error: unknown) => errors.push(`page error: ${String(error)}`));
+    const { page, errors } = await dashboardPage(chromium.browser);
     await page.goto(`${current.adminUrl}/`, { waitUntil: 'load' });
     await page.waitForFunction(`document.getElementById('connection').dataset.connection === 'live' && document.querySelectorAll('button.route').length === 2`, { timeout: 5_000 });
 

@@ -5,20 +5,19 @@
  * follows the monitor through a restart, and isolates and resets with the admin token. axe-core
  * checks its accessibility. Screenshots land in test/e2e/local/last-run/ (git-ignored).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { ConsoleMessage, HTTPRequest, Page } from 'puppeteer-core';
+import type { HTTPRequest, Page } from 'puppeteer-core';
 import { haveChromium, launchChromium, type LaunchedBrowser } from '../../support/chromium';
+import { axeViolations, DASHBOARD_TOKEN, dashboardPage, text } from '../../support/dashboard-page';
 import { lineTime, startLocalStack, type LocalStack } from '../../support/local-stack';
 import { describeWithTool } from '../../support/needs-tool';
 
 jest.setTimeout(90_000);
 
-const TOKEN = 'e2e-dashboard-token-0123456789';
 const SHOTS = path.join(__dirname, 'last-run');
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 let stack: LocalStack | undefined;
 let chromium: LaunchedBrowser | undefined;
@@ -29,8 +28,6 @@ afterEach(async () => {
   stack = undefined;
 });
 
-/** What the page says, read from the DOM (strings: the test has no DOM types). */
-const text = (page: Page, selector: string): Promise<string> => page.$eval(selector, (element) => element.textContent ?? '');
 const stateOf = (page: Page): Promise<string | undefined> => page.$eval('#state-card', (element) => (element as unknown as { dataset: Record<string, string> }).dataset.state);
 
 /** Records every state and connection the page shows, in order, with the time, from now on. */
@@ -51,36 +48,19 @@ async function recordChanges(page: Page): Promise<void> {
 const seenWithTimes = (page: Page): Promise<{ entry: string; at: number }[]> => page.evaluate('window.seen') as Promise<{ entry: string; at: number }[]>;
 const seen = async (page: Page): Promise<string[]> => (await seenWithTimes(page)).map((change) => change.entry);
 
-async function axeViolations(page: Page): Promise<string[]> {
-  // injected through the DevTools protocol: the page's own policy allows no inline script
-  await page.evaluate(AXE);
-  const result = (await page.evaluate('axe.run(document, { resultTypes: ["violations"] })')) as {
-    violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[];
-  };
-  return result.violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map((violation) => `${violation.impact} ${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(' ')).join(', ')})`);
-}
-
 describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run setup:test (Debian package chromium)', 'the dashboard in a real browser', () => {
   it('loads from the monitor alone, follows nginx stopped and started, reconnects after a monitor restart, and isolates and resets with the token', async () => {
     mkdirSync(SHOTS, { recursive: true });
     stack = await startLocalStack({
-      monitorEnv: { PROBE_INTERVAL: '0.25', TIME_WINDOW: '3', ERROR_THRESHOLD: '3', SUCCESS_THRESHOLD: '3', REQUEST_TIMEOUT: '0.5', ADMIN_TOKEN: TOKEN },
+      monitorEnv: { PROBE_INTERVAL: '0.25', TIME_WINDOW: '3', ERROR_THRESHOLD: '3', SUCCESS_THRESHOLD: '3', REQUEST_TIMEOUT: '0.5', ADMIN_TOKEN: DASHBOARD_TOKEN },
     });
     const current = stack;
     await current.monitor.waitForLine(/ info probe ok: HTTP 200/, 10_000, 0);
     chromium = await launchChromium();
-    const page = await chromium.browser.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
+    const { page, errors } = await dashboardPage(chromium.browser);
     const origin = new URL(current.adminUrl).origin;
     const requests: string[] = [];
-    const errors: string[] = [];
     page.on('request', (request: HTTPRequest) => requests.push(request.url()));
-    page.on('console', (message: ConsoleMessage) => {
-      if (message.type() === 'error') errors.push(`${message.text()} ${message.location().url ?? ''}`);
-    });
-    page.on('pageerror', (error: unknown) => errors.push(`page error: ${String(error)}`));
 
     // 1. it loads, from the monitor's origin only, and shows closed
     await page.goto(`${current.adminUrl}/`, { waitUntil: 'load' });
@@ -152,7 +132,7 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
 
     // 5. isolate and reset through the page: the token is asked for once, kept in the page's memory
     expect(await page.$eval('#token-form', (element) => (element as unknown as { hidden: boolean }).hidden)).toBe(false);
-    await page.type('#token', TOKEN);
+    await page.type('#token', DASHBOARD_TOKEN);
     await page.click('#token-form button[type="submit"]');
     await page.waitForSelector('#control-buttons:not([hidden])');
     const beforeControl = monitor.lines.length;
@@ -184,26 +164,20 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
 
   it('works on localhost and on 127.0.0.1; a page of another origin cannot read /status, and a rebinding name gets 421', async () => {
     mkdirSync(SHOTS, { recursive: true });
-    stack = await startLocalStack({ monitorEnv: { PROBE_INTERVAL: '0.25', ADMIN_TOKEN: TOKEN } });
+    stack = await startLocalStack({ monitorEnv: { PROBE_INTERVAL: '0.25', ADMIN_TOKEN: DASHBOARD_TOKEN } });
     const current = stack;
     await current.monitor.waitForLine(/ info probe ok: HTTP 200/, 10_000, 0);
     const adminPort = new URL(current.adminUrl).port;
     // an attacker's name that resolves to this machine, as a rebinding DNS server would make it
     chromium = await launchChromium(['--host-resolver-rules=MAP rebind.test 127.0.0.1']);
-    const page = await chromium.browser.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
-    const errors: string[] = [];
-    page.on('console', (message: ConsoleMessage) => {
-      if (message.type() === 'error') errors.push(`${message.text()} ${message.location().url ?? ''}`);
-    });
-    page.on('pageerror', (error: unknown) => errors.push(`page error: ${String(error)}`));
+    const { page, errors } = await dashboardPage(chromium.browser);
 
     // 1. the page under both names: live, and isolate and reset pass the Origin check
     for (const origin of [`http://localhost:${adminPort}`, `http://127.0.0.1:${adminPort}`]) {
       await page.goto(`${origin}/`, { waitUntil: 'load' });
       await page.waitForFunction(`document.getElementById('state-card').dataset.state === 'closed' && document.getElementById('connection').dataset.connection === 'live'`, { timeout: 5_000 });
       if (origin.includes('localhost')) await page.screenshot({ path: path.join(SHOTS, 'dashboard-localhost.png'), fullPage: true });
-      await page.type('#token', TOKEN);
+      await page.type('#token', DASHBOARD_TOKEN);
       await page.click('#token-form button[type="submit"]');
       await page.waitForSelector('#control-buttons:not([hidden])');
       const before = current.monitor.lines.length;
@@ -235,7 +209,7 @@ describeWithTool('chromium', haveChromium(), 'no /usr/bin/chromium: run npm run 
           status: await attempt(fetch(${JSON.stringify(`${current.adminUrl}/status`)})),
           statusOnLocalhost: await attempt(fetch(${JSON.stringify(`http://localhost:${adminPort}/status`)})),
           events,
-          isolateWithToken: await attempt(fetch(${JSON.stringify(`${current.adminUrl}/breaker/isolate`)}, { method: 'POST', headers: { Authorization: 'Bearer ${TOKEN}' } })),
+          isolateWithToken: await attempt(fetch(${JSON.stringify(`${current.adminUrl}/breaker/isolate`)}, { method: 'POST', headers: { Authorization: 'Bearer ${DASHBOARD_TOKEN}' } })),
           isolateNoCors: await attempt(fetch(${JSON.stringify(`${current.adminUrl}/breaker/isolate`)}, { method: 'POST', mode: 'no-cors' })).then((text) => text.replace('HTTP 0', 'opaque')),
         };
       })()`)) as Record<string, string>;
