@@ -13,7 +13,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { CallEnd, CircuitBreaker, ConcurrencyLimiter, Ticket } from '@circuit-breaker-demo/breaker';
 import { CLIENT_LIMITS } from '../client-limits';
 import type { LastOutcome } from '../last-outcome';
@@ -22,6 +22,7 @@ import type { CallObserver } from '../metrics';
 import { classifyStatus, networkReason } from '../probe/probe';
 import { asksToWait, parseRetryAfter } from '../retry-after';
 import { serverHandle, type ServerHandle } from '../server-handle';
+import { Pool } from './undici-pool';
 import { CANNOT_FORWARD, canned, CLIENT_TOO_SLOW, CONNECT_REFUSED, isolatedRejection, NOT_ORIGIN_FORM, OVERLOADED, rejection, send, TWO_HOSTS, type Canned } from './answers';
 import { REQUEST_HEADER_ROLES, responseHeaders, withoutNominated } from './headers';
 import { fallbackHeaders, type CacheRequest, type CachedAnswer, type Recorder, type StaleCache } from './stale-cache';
