@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { lineTime, startLocalStack, type LocalStack } from '../../support/local-stack';
+import { waitFor } from '../../../monitor/test/support/wait-for';
 
 jest.setTimeout(30_000);
 
@@ -88,7 +89,11 @@ it('while open, no probe reaches nginx even once it is back: the first request i
   const [openedAt, windowEndedAt] = [lineTime(openLine), lineTime(halfOpenLine)];
   // nginx answered for most of the window, so a probe sent then would be in its access log
   expect(windowEndedAt - backAt).toBeGreaterThanOrEqual(1_000);
-  const sinceOpen = current.nginx.requests().filter((request) => request.startedAt >= openedAt);
+  // nginx writes its access log line after it has sent the answer, so the monitor may log the trial
+  // first: wait for nginx's line rather than read the log once
+  const sinceOpenLines = () => current.nginx.requests().filter((request) => request.startedAt >= openedAt);
+  await waitFor(() => sinceOpenLines().length > 0, "nginx's access log line for the trial");
+  const sinceOpen = sinceOpenLines();
   expect(sinceOpen.filter((request) => request.startedAt < windowEndedAt)).toEqual([]);
   expect(sinceOpen[0]).toMatchObject({ request: 'GET / HTTP/1.1', status: 200 });
 });
