@@ -1,14 +1,16 @@
 /**
  * bench:client-rss's child: one client in a fresh process, REQUESTS GETs with IN_FLIGHT at once to a
  * node:http server in the same process; prints one JSON line (its anonymous RSS before and after).
- * Imports nothing but node and undici, so the figures are the client's.
+ * Imports nothing but node and undici's Pool, loaded as the proxy loads it (monitor/src/proxy/undici-pool.ts),
+ * so the figures are the client's.
  *
  *   node client-rss-worker.js <undici|http> <requests> <inFlight>
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool } from '../monitor/src/proxy/undici-pool';
 
 export interface Sample {
   readonly client: string;
@@ -33,7 +35,11 @@ async function child(client: 'undici' | 'http', REQUESTS: number, IN_FLIGHT: num
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const one = (): Promise<void> =>
     client === 'undici'
-      ? pool.request({ path: '/', method: 'GET' }).then((answer) => answer.body.dump())
+      ? new Promise((resolve, reject) => {
+          // the proxy's layer: dispatch with a handler (the Pool module alone has no request())
+          const handler: Dispatcher.DispatchHandler = { onConnect: () => undefined, onHeaders: () => true, onData: () => true, onComplete: () => resolve(), onError: reject };
+          pool.dispatch({ path: '/', method: 'GET' }, handler);
+        })
       : new Promise((resolve, reject) => {
           http
             .get({ host: '127.0.0.1', port, agent, path: '/' }, (answer) => {

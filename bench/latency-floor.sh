@@ -6,8 +6,8 @@
 #   node:http, 38-byte JSON  the least a Node server does (what bench:proxy calls "upstream directly")
 #   monitor, circuit open    the built monitor (monitor/dist), its upstream a closed port, so open
 #                            after one failed probe; its answer is the prebuilt 503 (SPEC: no network)
-# MONITOR_NODE picks the node for the monitor (default: node on PATH); the image's heap flags and
-# MALLOC_ARENA_MAX are applied. Prints a table; writes nothing. Needs wrk and nginx (installed here
+# MONITOR_NODE picks the node for the monitor (default: node on PATH); the image's node flags and
+# ENV apply (read from monitor/Dockerfile by bench/support/shipped.ts, as bench:proxy does). Prints a table; writes nothing. Needs wrk and nginx (installed here
 # through apt-get when missing, like the tests' own setup).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +24,12 @@ fi
 [[ -f "$root/monitor/dist/main.js" ]] || { log "monitor/dist/main.js missing: npm run build first"; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 MONITOR_NODE=${MONITOR_NODE:-node}
+# the image's node flags on the first line, then its ENV, one KEY=value a line
+mapfile -t shipped < <(cd "$root" && npx ts-node --transpile-only --project tsconfig.json -e '
+  const { nodeFlags, env } = require("./bench/support/shipped").shippedMonitor();
+  console.log([nodeFlags.join(" "), ...Object.entries(env).map(([key, value]) => `${key}=${value}`)].join("\n"));')
+read -r -a node_flags <<<"${shipped[0]}"
+image_env=("${shipped[@]:1}")
 
 work=$(mktemp -d)
 pids=()
@@ -46,9 +52,9 @@ http { access_log off; server { listen 127.0.0.1:$nginx_port; location / { defau
 CONF
 "$NGINX" -p "$work" -c "$work/nginx.conf" & pids+=($!)
 node -e "require('http').createServer((q,r)=>{r.setHeader('content-type','application/json');r.end('{\"ok\":true,\"service\":\"upstream\"}')}).listen($node_port,'127.0.0.1')" & pids+=($!)
-(cd "$root" && NODE_ENV=production MALLOC_ARENA_MAX=2 HTTP_CLIENT="127.0.0.1:$dead_port" PROXY_PORT="$proxy_port" ADMIN_PORT="$admin_port" \
+(cd "$root" && exec env "${image_env[@]}" HTTP_CLIENT="127.0.0.1:$dead_port" PROXY_PORT="$proxy_port" ADMIN_PORT="$admin_port" \
   PROBE_INTERVAL=0.5 ERROR_THRESHOLD=1 TIME_WINDOW=600 LOG_LEVEL=error \
-  exec "$MONITOR_NODE" --max-semi-space-size=4 --max-old-space-size=256 monitor/dist/main.js >"$work/monitor.log" 2>&1) & pids+=($!)
+  "$MONITOR_NODE" "${node_flags[@]}" monitor/dist/main.js >"$work/monitor.log" 2>&1) & pids+=($!)
 
 wait_for() { # url expected-status
   for _ in $(seq 100); do
@@ -71,7 +77,7 @@ run() {
 }
 
 targets=("nginx return 503|http://127.0.0.1:$nginx_port/" "node:http 200|http://127.0.0.1:$node_port/" "monitor open 503|http://127.0.0.1:$proxy_port/")
-printf 'one request at a time, wrk -t1 -c1 -d3s, 3 rounds; monitor on %s; load average %s\n' "$("$MONITOR_NODE" -v)" "$(cut -d' ' -f1 /proc/loadavg)"
+printf 'one request at a time, wrk -t1 -c1 -d3s, 3 rounds; monitor on %s (%s); load average %s\n' "$("$MONITOR_NODE" -v)" "${node_flags[*]} ${image_env[*]}" "$(cut -d' ' -f1 /proc/loadavg)"
 printf '%-18s %-6s %8s %8s %8s %10s\n' target round 'p50 us' 'p90 us' 'p99 us' 'requests/s'
 for round in 1 2 3; do
   for target in "${targets[@]}"; do
